@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install everything the tests need (first run) and run the whole test suite: lint, type check, tests.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+EXTRAS=dev source "$ROOT/scripts/bootstrap.sh"
+source "$ROOT/scripts/system_deps.sh"
+cd "$ROOT"
+echo "== ruff"; .venv/bin/ruff check gridfleet tests benchmarks
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; exec .venv/bin/pytest -n "${GRIDFLEET_TEST_WORKERS:-2}" "$@"
