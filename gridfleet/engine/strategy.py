@@ -71,8 +71,8 @@ class Strategy(ABC):
         raise NotImplementedError(f"strategy {self.name!r} cannot change its config while running")
 
     @abstractmethod
-    def on_stop(self, price: Decimal, timestamp: int) -> list[Intent]:
-        """Stop; return the intents that wind the strategy down."""
+    def on_stop(self, price: Decimal, timestamp: int, *, sell_all: bool = False) -> list[Intent]:
+        """Stop; return the intents that wind the strategy down (with ``sell_all``, close the position too)."""
 
     def wake_prices(self) -> tuple[Decimal | None, Decimal | None]:
         """Return ``(below, above)``: call :meth:`on_tick` when the price reaches ``<= below`` or ``>= above``.
