@@ -19,6 +19,7 @@ in the received asset (``"received"``, as Binance does without BNB).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,6 +65,16 @@ class Rejection:
     def as_update(self, timestamp: int) -> OrderUpdate:
         """Return the rejection as an order update for the strategy."""
         return OrderUpdate(self.client_id, OrderStatus.REJECTED, f"{self.code}: {self.message}", timestamp)
+
+
+def _bid_key(order: SimOrder) -> Decimal:
+    assert order.price is not None
+    return -order.price
+
+
+def _ask_key(order: SimOrder) -> Decimal:
+    assert order.price is not None
+    return order.price
 
 
 class MatchingEngine:
@@ -161,12 +172,10 @@ class MatchingEngine:
         sim.locked = need
         self.free[need_ccy] -= need
         self.locked[need_ccy] += need
-        book = self._buys if sim.side is Side.BUY else self._sells
-        book.append(sim)
-        if sim.side is Side.BUY:
-            book.sort(key=lambda o: (-o.price, o.created_at) if o.price is not None else (ZERO, 0))
+        if sim.side is Side.BUY:  # price priority, then time priority
+            bisect.insort_right(self._buys, sim, key=_bid_key)
         else:
-            book.sort(key=lambda o: (o.price, o.created_at) if o.price is not None else (ZERO, 0))
+            bisect.insort_right(self._sells, sim, key=_ask_key)
         return [], None
 
     def cancel(self, client_id: str, timestamp: int) -> OrderUpdate | None:

@@ -21,10 +21,12 @@ See ``docs/engine.md`` for the exact semantics, including price gaps through sev
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -131,6 +133,23 @@ class OrderPlan:
         return [event, *self.cancels, *self.places]
 
 
+_F = TypeVar("_F", bound=Callable[..., list[Intent]])
+
+
+def _state_changing(method: _F) -> _F:
+    """Mark a hook that can change layer states: it drops the cached wake prices."""
+
+    @functools.wraps(method)
+    def wrapper(self: GridStrategy, *args: Any, **kwargs: Any) -> list[Intent]:
+        self._wake = None
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._wake = None
+
+    return cast(_F, wrapper)
+
+
 @register_strategy
 class GridStrategy(Strategy):
     """Spot grid bot with independent layers, rebound buys, pullback sells and risk rules."""
@@ -163,6 +182,7 @@ class GridStrategy(Strategy):
         self._retired: set[str] = set()  # canceled by us; a late fill goes to the reserve
         self._cycles: dict[int, int] = {}  # per layer index: the last cycle used in a client id
         self._seq = 0
+        self._wake: tuple[Decimal | None, Decimal | None] | None = None
 
     # ------------------------------------------------------------------ queries
     @property
@@ -207,10 +227,15 @@ class GridStrategy(Strategy):
         }
 
     def wake_prices(self) -> tuple[Decimal | None, Decimal | None]:
-        """Return the nearest prices at which a waiting or armed layer needs a tick."""
+        """Return the nearest prices at which a waiting or armed layer needs a tick (cached between hooks)."""
+        if self._wake is None:
+            self._wake = self._compute_wake_prices()
+        return self._wake
+
+    def _compute_wake_prices(self) -> tuple[Decimal | None, Decimal | None]:
         below: Decimal | None = None
         above: Decimal | None = None
-        if self.state is not BotState.RUNNING:
+        if self.state is not BotState.RUNNING or not any(lay.rebound or lay.pullback for lay in self.layers):
             return (None, None)
         for lay in self.layers:
             if lay.state is LayerState.WAITING:
@@ -230,6 +255,7 @@ class GridStrategy(Strategy):
         return (below, above)
 
     # ------------------------------------------------------------------ life cycle
+    @_state_changing
     def on_start(self, price: Decimal, timestamp: int) -> list[Intent]:
         """Lay out the grid at ``price``: buys below the level nearest it, sells above, one market buy."""
         if self.state is not BotState.NEW:
@@ -259,6 +285,7 @@ class GridStrategy(Strategy):
                                      f"level {gap} empty", {"gap": gap, "qty": str(qty)}))
         return out
 
+    @_state_changing
     def on_stop(self, price: Decimal, timestamp: int, *, sell_all: bool = False) -> list[Intent]:
         """Cancel every live order; with ``sell_all`` also sell the bot's base at market."""
         self.price, self.timestamp = price, timestamp
@@ -269,6 +296,7 @@ class GridStrategy(Strategy):
         out.append(BotEvent("state", "grid stopped" + (" and position sold" if sell_all else "")))
         return out
 
+    @_state_changing
     def pause(self) -> list[Intent]:
         """Cancel every live order and stop reacting until :meth:`resume`."""
         if self.state is not BotState.RUNNING:
@@ -278,6 +306,7 @@ class GridStrategy(Strategy):
         out.append(BotEvent("state", "grid paused"))
         return out
 
+    @_state_changing
     def resume(self) -> list[Intent]:
         """Re-place the orders of every enabled layer after a pause."""
         if self.state is not BotState.PAUSED:
@@ -290,6 +319,7 @@ class GridStrategy(Strategy):
             out.extend(self._arm_or_place(lay))
         return out
 
+    @_state_changing
     def stop_buying(self, layer: int | None = None) -> list[Intent]:
         """Cancel buys (of one layer, or all) and place no new ones until :meth:`resume_buying`."""
         out: list[Intent] = []
@@ -301,6 +331,7 @@ class GridStrategy(Strategy):
                 out.extend(self._suspend(lay, "buying stopped"))
         return out
 
+    @_state_changing
     def resume_buying(self) -> list[Intent]:
         """Allow buys again and re-place the suspended ones."""
         self.buying = True
@@ -312,6 +343,7 @@ class GridStrategy(Strategy):
         return out
 
     # ------------------------------------------------------------------ market events
+    @_state_changing
     def on_tick(self, tick: Tick) -> list[Intent]:
         """Arm, track and fire trailing layers at the new price; evaluate risk rules."""
         self.price, self.timestamp = tick.price, tick.timestamp
@@ -328,12 +360,14 @@ class GridStrategy(Strategy):
         out.extend(self._check_risk())
         return out
 
+    @_state_changing
     def on_candle(self, candle: Candle) -> list[Intent]:
         """Feed indicators and evaluate the risk rules at the candle close."""
         self.risk.update_candle(candle)
         self.price, self.timestamp = candle.close, candle.open_time
         return self._check_risk()
 
+    @_state_changing
     def on_order_filled(self, fill: Fill) -> list[Intent]:
         """Book the fill and move its layer to the other side (placing the counter-order)."""
         self.timestamp = fill.timestamp
@@ -385,6 +419,7 @@ class GridStrategy(Strategy):
         out.extend(self._check_risk())
         return out
 
+    @_state_changing
     def on_order_update(self, update: OrderUpdate) -> list[Intent]:
         """Handle a cancel/reject/expiry reported by the venue."""
         if update.client_id == self._init_id and update.status in (OrderStatus.REJECTED, OrderStatus.EXPIRED):
@@ -407,6 +442,7 @@ class GridStrategy(Strategy):
         return [BotEvent("warning", f"layer {lay.index} {lay.side.value} order {update.status.value}: "
                                     f"{update.reason}; the layer waits for a retry", {"layer": lay.index})]
 
+    @_state_changing
     def retry_suspended(self) -> list[Intent]:
         """Re-place orders of layers suspended by a venue rejection (e.g. after funds were freed)."""
         out: list[Intent] = []
@@ -505,6 +541,7 @@ class GridStrategy(Strategy):
                    + (f"; {places[0].side.value} {places[0].amount} at market to rebalance" if places else ""))
         return OrderPlan(tuple(cancels), tuple(places), tuple(kept), summary), new_layers, reserve
 
+    @_state_changing
     def on_config_change(self, config: BaseModel, price: Decimal, timestamp: int) -> list[Intent]:
         """Apply a new config while running; return the plan's intents (a diff, never a blanket restart)."""
         if not isinstance(config, GridConfig):
