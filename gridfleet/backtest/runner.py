@@ -187,7 +187,8 @@ def _summarise(
     portfolio = getattr(strat, "portfolio", None)
     trips = list(portfolio.round_trips) if portfolio is not None else []
     grid_profit = portfolio.grid_profit if portfolio is not None else ZERO
-    unrealized = portfolio.unrealized_pnl(last) if portfolio is not None else ZERO
+    realized = portfolio.realized_pnl if portfolio is not None else ZERO
+    total_pnl = final_equity - initial_quote
     in_range = (close >= float(levels[0])) & (close <= float(levels[-1]))
     metrics = compute_metrics(candles.open_time, equity, initial_equity=float(initial_quote),
                               round_trip_profits=[float(t.profit) for t in trips], in_range=in_range)
@@ -214,8 +215,10 @@ def _summarise(
         "sell_fills": sells,
         "fees_paid": str(fees_quote + fees_base * last),
         "fees_by_currency": {rules.quote: str(fees_quote), rules.base: str(fees_base)},
+        "total_pnl": str(total_pnl),
         "grid_profit": str(grid_profit),
-        "unrealized_pnl": str(unrealized),
+        "unrealized_pnl": str(total_pnl - grid_profit),  # floating PnL: total − grid profit (as exchanges show it)
+        "realized_pnl": str(realized),  # average-cost realised PnL
         "final_equity": str(final_equity),
         "total_return_pct": float((final_equity / initial_quote - 1) * 100),
         **{k: v for k, v in metrics.items() if k != "total_return_pct"},
