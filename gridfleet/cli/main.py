@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import time
 from decimal import Decimal
@@ -105,7 +106,7 @@ def build_preview(cfg: GridConfig, prices: list[Decimal], p0: Decimal, market: A
         rows.append({"level": k, "price": p, "side": side, "qty": q_shown,
                      "value": (p * q_shown).quantize(Decimal("0.01")) if q_shown else None, "note": note})
     fee = max(cfg.fees.maker, cfg.fees.taker)
-    spacing = min((b / a - 1) for a, b in zip(prices, prices[1:], strict=False))
+    spacing = min((b / a - 1) for a, b in itertools.pairwise(prices))
     if spacing <= 2 * fee:
         warnings.append(f"levels are {spacing * 100:.3f}% apart, not more than the round-trip fee "
                         f"{2 * fee * 100:.3f}%: every grid trade would lose money")
@@ -299,10 +300,7 @@ def sweep(
     console.print(table)
     console.print(f"[dim]{evals:,} candle-evaluations in {elapsed:.2f} s "
                   f"({evals / max(elapsed, 1e-9):,.0f} per second)[/]")
-    best = results[0]
-    best_cfg = cfg.model_copy(update={"grid": cfg.grid.model_copy(update={
-        "type": best["type"], "lower": Decimal(repr(best["lower"])), "upper": Decimal(repr(best["upper"])),
-        "levels": int(best["levels"])})})
+    best_cfg = _with_grid(cfg, results[0])
     if verify > 0:
         _verify(cfg, candles, results[:verify])
     if json_out is not None:
@@ -311,9 +309,16 @@ def sweep(
         console.print(f"results JSON: {json_out}")
     if write_config is not None:
         write_config.parent.mkdir(parents=True, exist_ok=True)
-        write_config.write_text(yaml.safe_dump(config_to_dict(GridConfig.model_validate(
-            config_to_dict(best_cfg))), sort_keys=False))
+        write_config.write_text(yaml.safe_dump(config_to_dict(best_cfg), sort_keys=False))
         console.print(f"best config written to {write_config} (use it with: gridfleet backtest -c {write_config})")
+
+
+def _with_grid(cfg: GridConfig, combo: dict[str, Any]) -> GridConfig:
+    """Return ``cfg`` with the grid of a sweep result (validated)."""
+    data = config_to_dict(cfg)
+    data["grid"] = {"type": combo["type"], "lower": repr(float(combo["lower"])),
+                    "upper": repr(float(combo["upper"])), "levels": int(combo["levels"])}
+    return GridConfig.model_validate(data)
 
 
 def _capital_for(cfg: GridConfig, candles: Any) -> float:
@@ -327,9 +332,7 @@ def _verify(cfg: GridConfig, candles: Any, results: list[dict[str, Any]]) -> Non
     from gridfleet.backtest.runner import run_backtest
 
     for r in results:
-        grid = cfg.grid.model_copy(update={"type": r["type"], "lower": Decimal(repr(r["lower"])),
-                                           "upper": Decimal(repr(r["upper"])), "levels": int(r["levels"])})
-        res = run_backtest(cfg.model_copy(update={"grid": grid}), candles).summary
+        res = run_backtest(_with_grid(cfg, r), candles).summary
         same = (res["buy_fills"], res["sell_fills"]) == (r["buy_fills"], r["sell_fills"])
         mark = "[green]same[/]" if same and abs(float(res["final_quote"]) - r["final_quote"]) < 1e-6 * max(
             1.0, abs(r["final_quote"])) else "[red]DIFFERENT[/]"

@@ -15,7 +15,7 @@ def level_prices(spec: GridSpec, market: MarketRules | None = None) -> list[Deci
     Arithmetic: ``p_k = lower + k·(upper−lower)/(n−1)``; geometric: ``p_k = lower·(upper/lower)^(k/(n−1))``;
     custom: the given prices. Levels that collapse onto the same tick after rounding are an error.
     """
-    if spec.type is GridType.CUSTOM:
+    if spec.type == GridType.CUSTOM:
         assert spec.prices is not None
         prices = list(spec.prices)
     else:
@@ -23,7 +23,7 @@ def level_prices(spec: GridSpec, market: MarketRules | None = None) -> list[Deci
         lower, upper, n = spec.lower, spec.upper, spec.levels
         with localcontext() as ctx:
             ctx.prec = 34
-            if spec.type is GridType.ARITHMETIC:
+            if spec.type == GridType.ARITHMETIC:
                 step = (upper - lower) / (n - 1)
                 prices = [lower + step * k for k in range(n)]
             else:

@@ -4,7 +4,7 @@ It keeps resting limit orders and balances of one account on one market and fill
 handed to it by a host. Rules it applies, in this order, when an order arrives:
 
 1. the market's precision and limits (:meth:`MarketRules.check_order`) — refused with the exchange's reason;
-2. free balance (quote notional plus the worst-case fee for buys, base for sells) — refused as
+2. free balance (quote notional for buys, base for sells) — refused as
    ``INSUFFICIENT_BALANCE``;
 3. a market order fills at once at the current price moved against the taker by ``slippage`` (taker fee);
    a limit order that is marketable at the current price fills at once at the current price (taker fee);
@@ -14,7 +14,8 @@ Resting orders fill at their own limit price, as maker, when the host reports th
 (:meth:`fill_next`). With a participation rate, a candle (or trade) can fill at most ``volume × participation``
 base across all resting orders, so large orders fill partially over several candles.
 Fees are charged in the quote currency (``fee_currency="quote"``, the default and what the golden tests use) or
-in the received asset (``"received"``, as Binance does without BNB).
+in the received asset (``"received"``, as Binance does without BNB). A buy locks only its notional, as on
+Binance; when a quote-fee buy finds no free quote left for its fee, that fee is taken from the base bought.
 """
 
 from __future__ import annotations
@@ -211,9 +212,8 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ internals
     def _funds_needed(self, side: Side, amount: Decimal, price: Decimal) -> tuple[str, Decimal]:
-        if side is Side.BUY:
-            fee = price * amount * max(self.maker_fee, self.taker_fee) if self.fee_currency == "quote" else ZERO
-            return self.rules.quote, price * amount + fee
+        if side is Side.BUY:  # like Binance, a buy locks its notional; the fee is charged on the fill
+            return self.rules.quote, price * amount
         return self.rules.base, amount
 
     def _execute(self, sim: SimOrder, price: Decimal, amount: Decimal, timestamp: int, *, maker: bool) -> Fill:
@@ -226,9 +226,11 @@ class MatchingEngine:
             fee, fee_ccy = (amount * rate, base) if sim.side is Side.BUY else (notional * rate, quote)
         resting = sim.locked > 0
         if sim.side is Side.BUY:
+            share = sim.locked * amount / sim.remaining if resting else ZERO
+            if fee_ccy == quote and self.free[quote] + share - notional < fee:
+                fee, fee_ccy = amount * rate, base  # no quote left for the fee: take it from what was bought
             spend = notional + (fee if fee_ccy == quote else ZERO)
             if resting:
-                share = sim.locked * amount / sim.remaining
                 sim.locked -= share
                 self.locked[quote] -= share
                 self.free[quote] += share - spend
