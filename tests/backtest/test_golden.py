@@ -86,7 +86,8 @@ def test_golden_case_fill_by_fill(case: dict, shared_data_dir: Path) -> None:
     assert Decimal(s["initial_market_buy_base"]) == Decimal(str(expected["initial_market_buy_base"]))
     assert s["buy_fills"] == expected["buy_fills"]
     assert s["sell_fills"] == expected["sell_fills"]
-    assert Decimal(s["final_base"]) - Decimal(s["initial_base"]) == Decimal(str(expected["final_base_minus_initial_base"]))
+    base_delta = Decimal(s["final_base"]) - Decimal(s["initial_base"])
+    assert base_delta == Decimal(str(expected["final_base_minus_initial_base"]))
     quote_delta = float(Decimal(s["final_quote"]) - Decimal(s["initial_quote"]))
     assert quote_delta == pytest.approx(expected["final_quote_minus_initial_quote"], rel=1e-6)
     assert float(s["fees_paid"]) == pytest.approx(expected["fees_paid"], rel=1e-6)
