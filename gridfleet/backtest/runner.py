@@ -20,6 +20,7 @@ import numpy as np
 
 from gridfleet.backtest.data import Candles
 from gridfleet.backtest.metrics import compute_metrics, resample_equity
+from gridfleet.backtest.trades import Trades
 from gridfleet.engine.config import GridConfig
 from gridfleet.engine.levels import level_prices, nearest_level, order_quantity
 from gridfleet.engine.strategies.grid import GridStrategy
@@ -46,6 +47,16 @@ def next_active(low: np.ndarray, high: np.ndarray, start: int, below: float, abo
 
 def _d(x: float) -> Decimal:
     return Decimal(repr(float(x)))
+
+
+@dataclass(frozen=True)
+class _Series:
+    """The price series a backtest ran on, as the summary needs it."""
+
+    times: np.ndarray
+    close: np.ndarray
+    gaps: int
+    missing: int
 
 
 @dataclass
@@ -163,17 +174,18 @@ def run_backtest(
     if progress is not None:
         progress(n, n)
     driver.price = _d(c[-1])
-    return _summarise(config, candles, strat, engine, driver, rules, initial_quote, p0, initial_base_bought,
+    series = _Series(times, c, len(candles.gaps), int(sum(g.missing_candles for g in candles.gaps)))
+    return _summarise(config, series, strat, engine, driver, rules, initial_quote, p0, initial_base_bought,
                       np.asarray(ev_idx), np.asarray(ev_quote), np.asarray(ev_base))
 
 
 def _summarise(
-    config: GridConfig, candles: Candles, strat: Strategy, engine: MatchingEngine, driver: SimDriver,
+    config: GridConfig, series: _Series, strat: Strategy, engine: MatchingEngine, driver: SimDriver,
     rules: MarketRules, initial_quote: Decimal, p0: Decimal, initial_base_bought: Decimal,
     ev_idx: np.ndarray, ev_quote: np.ndarray, ev_base: np.ndarray,
 ) -> BacktestResult:
-    n = len(candles)
-    close = candles.close
+    n = len(series.close)
+    close = series.close
     pos = np.searchsorted(ev_idx, np.arange(n), side="right") - 1
     equity = ev_quote[pos] + ev_base[pos] * close
     last = _d(close[-1])
@@ -190,7 +202,7 @@ def _summarise(
     realized = portfolio.realized_pnl if portfolio is not None else ZERO
     total_pnl = final_equity - initial_quote
     in_range = (close >= float(levels[0])) & (close <= float(levels[-1]))
-    metrics = compute_metrics(candles.open_time, equity, initial_equity=float(initial_quote),
+    metrics = compute_metrics(series.times, equity, initial_equity=float(initial_quote),
                               round_trip_profits=[float(t.profit) for t in trips], in_range=in_range)
     per_level: dict[str, float] = defaultdict(float)
     for t in trips:
@@ -198,9 +210,9 @@ def _summarise(
     gap = nearest_level(levels, p0)
     summary: dict[str, Any] = {
         "symbol": config.symbol,
-        "candles": n,
-        "start_time": int(candles.open_time[0]),
-        "end_time": int(candles.open_time[-1]),
+        "candles": n,  # price points: candles, or trades for a trades backtest
+        "start_time": int(series.times[0]),
+        "end_time": int(series.times[-1]),
         "start_price": str(p0),
         "last_close": str(last),
         "empty_level_index": gap,
@@ -222,9 +234,58 @@ def _summarise(
         "final_equity": str(final_equity),
         "total_return_pct": float((final_equity / initial_quote - 1) * 100),
         **{k: v for k, v in metrics.items() if k != "total_return_pct"},
-        "gaps": len(candles.gaps),
-        "missing_candles": int(sum(g.missing_candles for g in candles.gaps)),
+        "gaps": series.gaps,
+        "missing_candles": series.missing,
     }
     events = [(t, e.kind, e.message) for t, e in driver.events]
-    return BacktestResult(summary, driver.fills, resample_equity(candles.open_time, equity, max_points=2000),
+    return BacktestResult(summary, driver.fills, resample_equity(series.times, equity, max_points=2000),
                           levels, dict(per_level), events)
+
+
+def run_backtest_trades(
+    config: GridConfig,
+    trades: Trades,
+    *,
+    market: MarketRules | None = None,
+    strategy: Strategy | None = None,
+    fee_currency: str = "quote",
+) -> BacktestResult:
+    """Replay individual trades: the path goes from trade price to trade price; volume = trade size."""
+    n = len(trades.price)
+    if n == 0:
+        raise ValueError("no trades to backtest")
+    rules = market or MarketRules.unrestricted(config.symbol)
+    strat = strategy or GridStrategy(config, market=market, bot_id="bt")
+    price, amount, times = trades.price, trades.amount, trades.time_ms
+    p0 = _d(price[0])
+    initial_quote = config.investment if config.investment is not None else required_capital(config, p0, market)
+    engine = MatchingEngine(
+        rules, maker_fee=config.fees.maker, taker_fee=config.fees.taker, balances={rules.quote: initial_quote},
+        slippage=config.slippage, participation=config.participation, fee_currency=fee_currency,
+    )
+    driver = SimDriver(strat, engine)
+    driver.start(p0, int(times[0]))
+    initial_base_bought = sum((r.fill.amount for r in driver.fills if r.tag == "initial"), ZERO)
+    ev_idx, ev_quote, ev_base = [-1], [float(engine.total(rules.quote))], [float(engine.total(rules.base))]
+    i = 1
+    while i < n:
+        bid, ask = engine.best_bid(), engine.best_ask()
+        below, above = strat.wake_prices()
+        lows = [x for x in (bid, below) if x is not None]
+        highs = [x for x in (ask, above) if x is not None]
+        j = next_active(price, price, i, float(max(lows)) * (1 + _REL) if lows else -INF,
+                        float(min(highs)) * (1 - _REL) if highs else INF)
+        if j >= n:
+            break
+        driver.price = _d(price[j - 1])
+        if engine.participation is not None:
+            engine.begin_volume(_d(amount[j]))
+        driver.move_to(_d(price[j]), int(times[j]))
+        ev_idx.append(j)
+        ev_quote.append(float(engine.total(rules.quote)))
+        ev_base.append(float(engine.total(rules.base)))
+        i = j + 1
+    driver.price = _d(price[-1])
+    series = _Series(times, price, 0, 0)
+    return _summarise(config, series, strat, engine, driver, rules, initial_quote, p0, initial_base_bought,
+                      np.asarray(ev_idx), np.asarray(ev_quote), np.asarray(ev_base))

@@ -152,7 +152,7 @@ def config_validate(config: ConfigOpt) -> None:
 @friendly_errors
 def backtest(
     config: ConfigOpt,
-    data: Annotated[Path, typer.Option("--data", "-d", help="Candles: CSV, CSV.gz or Parquet.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Candles (CSV, CSV.gz, Parquet) or trades CSV.")],
     start: Annotated[str | None, typer.Option("--from", help="First candle (ISO date/time, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="End (exclusive, ISO date/time, UTC).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary JSON here.")] = None,
@@ -163,10 +163,19 @@ def backtest(
 ) -> None:
     """Backtest a grid config on historical candles."""
     from gridfleet.backtest.data import describe_gaps, load_candles
-    from gridfleet.backtest.runner import run_backtest
+    from gridfleet.backtest.runner import run_backtest, run_backtest_trades
+    from gridfleet.backtest.trades import is_trades_file, load_trades
 
     cfg = load_config_file(config)
     market = load_market(exchange_info, cfg.symbol)
+    if data.is_file() and data.suffix != ".parquet" and is_trades_file(data):
+        if report is not None:
+            fail("--report draws candles: backtest candle data for a report (trades data given)")
+        started = time.perf_counter()
+        result = run_backtest_trades(cfg, load_trades(data, start=start, end=end), market=market)
+        print_summary(result.summary, time.perf_counter() - started)
+        _write_outputs(result, json_out, trades)
+        return
     candles = load_candles(data, start=start, end=end)
     if candles.gaps:
         console.print(f"[yellow]note:[/] {describe_gaps(candles).splitlines()[0]}")
@@ -181,6 +190,20 @@ def backtest(
                                   progress=lambda i, n: bar.update(task, completed=i))
     elapsed = time.perf_counter() - started
     print_summary(result.summary, elapsed)
+    _write_outputs(result, json_out, trades)
+    if report is not None:
+        from gridfleet.backtest.report import write_report
+
+        write_report(report, title=f"{cfg.symbol} grid backtest", candles=candles,
+                     levels=[float(p) for p in result.levels], fills=result.fill_rows(),
+                     equity=result.equity_curve, metrics=result.summary,
+                     per_level_profit={float(k): v for k, v in result.per_level_profit.items()},
+                     config=config_to_dict(cfg))
+        console.print(f"HTML report: {report}")
+
+
+def _write_outputs(result: Any, json_out: Path | None, trades: Path | None) -> None:
+    """Write the summary JSON and the fills CSV when asked."""
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result.to_json(), indent=2, default=str))
@@ -193,15 +216,6 @@ def backtest(
             writer.writeheader()
             writer.writerows(rows)
         console.print(f"fills CSV: {trades} ({len(rows)} fills)")
-    if report is not None:
-        from gridfleet.backtest.report import write_report
-
-        write_report(report, title=f"{cfg.symbol} grid backtest", candles=candles,
-                     levels=[float(p) for p in result.levels], fills=result.fill_rows(),
-                     equity=result.equity_curve, metrics=result.summary,
-                     per_level_profit={float(k): v for k, v in result.per_level_profit.items()},
-                     config=config_to_dict(cfg))
-        console.print(f"HTML report: {report}")
 
 
 SUMMARY_ROWS = [
