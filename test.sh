@@ -7,4 +7,4 @@ source "$ROOT/scripts/system_deps.sh"
 cd "$ROOT"
 echo "== ruff"; .venv/bin/ruff check gridfleet tests benchmarks
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"; exec .venv/bin/pytest -n "${GRIDFLEET_TEST_WORKERS:-2}" "$@"
+echo "== pytest"; exec .venv/bin/pytest -q -n "${GRIDFLEET_TEST_WORKERS:-2}" "$@"

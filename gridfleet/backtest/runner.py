@@ -36,13 +36,17 @@ _REL = 1e-9  # float pre-filter margin; the exact decision is made in Decimal
 
 
 @numba.njit(cache=True, nogil=True)
-def next_active(low: np.ndarray, high: np.ndarray, start: int, below: float, above: float) -> int:  # pragma: no cover
-    """Return the first index >= start whose candle reaches ``<= below`` or ``>= above`` (len when none)."""
-    n = low.shape[0]
+def _next_active(low: np.ndarray, high: np.ndarray, start: int, below: float, above: float) -> int:  # pragma: no cover
+    n: int = low.shape[0]
     for j in range(start, n):
         if low[j] <= below or high[j] >= above:
             return j
     return n
+
+
+def next_active(low: np.ndarray, high: np.ndarray, start: int, below: float, above: float) -> int:
+    """Return the first index >= start whose candle reaches ``<= below`` or ``>= above`` (len when none)."""
+    return int(_next_active(low, high, start, below, above))
 
 
 def _d(x: float) -> Decimal:
