@@ -104,6 +104,32 @@ def required_capital(config: GridConfig, start_price: Decimal, market: MarketRul
     return (buys + base) * (1 + fee)
 
 
+def _start(
+    config: GridConfig, p0: Decimal, t0: int, market: MarketRules | None, strategy: Strategy | None,
+    fee_currency: str,
+) -> tuple[MarketRules, Strategy, MatchingEngine, SimDriver, Decimal, Decimal]:
+    """Create the venue and start the strategy at ``p0``; return what a replay needs."""
+    rules = market or MarketRules.unrestricted(config.symbol)
+    strat = strategy or GridStrategy(config, market=market, bot_id="bt")
+    initial_quote = config.investment if config.investment is not None else required_capital(config, p0, market)
+    engine = MatchingEngine(
+        rules, maker_fee=config.fees.maker, taker_fee=config.fees.taker, balances={rules.quote: initial_quote},
+        slippage=config.slippage, participation=config.participation, fee_currency=fee_currency,
+    )
+    driver = SimDriver(strat, engine)
+    driver.start(p0, t0)
+    initial_base_bought = sum((r.fill.amount for r in driver.fills if r.tag == "initial"), ZERO)
+    return rules, strat, engine, driver, initial_quote, initial_base_bought
+
+
+def _reach(engine: MatchingEngine, strat: Strategy) -> tuple[float, float]:
+    """Return (below, above): the prices that make a candle or trade "active" (float pre-filter)."""
+    below, above = strat.wake_prices()
+    lows = [x for x in (engine.best_bid(), below) if x is not None]
+    highs = [x for x in (engine.best_ask(), above) if x is not None]
+    return (float(max(lows)) * (1 + _REL) if lows else -INF, float(min(highs)) * (1 - _REL) if highs else INF)
+
+
 def run_backtest(
     config: GridConfig,
     candles: Candles,
@@ -117,19 +143,11 @@ def run_backtest(
     n = len(candles)
     if n == 0:
         raise ValueError("no candles to backtest")
-    rules = market or MarketRules.unrestricted(config.symbol)
-    strat = strategy or GridStrategy(config, market=market, bot_id="bt")
     o, h, lo, c, v = candles.open, candles.high, candles.low, candles.close, candles.volume
     times = candles.open_time
     p0 = _d(o[0])
-    initial_quote = config.investment if config.investment is not None else required_capital(config, p0, market)
-    engine = MatchingEngine(
-        rules, maker_fee=config.fees.maker, taker_fee=config.fees.taker, balances={rules.quote: initial_quote},
-        slippage=config.slippage, participation=config.participation, fee_currency=fee_currency,
-    )
-    driver = SimDriver(strat, engine)
-    driver.start(p0, int(times[0]))
-    initial_base_bought = sum((r.fill.amount for r in driver.fills if r.tag == "initial"), ZERO)
+    rules, strat, engine, driver, initial_quote, initial_base_bought = _start(
+        config, p0, int(times[0]), market, strategy, fee_currency)
 
     # balances after each processed candle (float, for the equity curve only)
     ev_idx: list[int] = [-1]
@@ -142,13 +160,7 @@ def run_backtest(
     i = 0
     while i < n:
         if not every_candle:
-            bid, ask = engine.best_bid(), engine.best_ask()
-            below, above = strat.wake_prices()
-            lows = [x for x in (bid, below) if x is not None]
-            highs = [x for x in (ask, above) if x is not None]
-            b = float(max(lows)) * (1 + _REL) if lows else -INF
-            a = float(min(highs)) * (1 - _REL) if highs else INF
-            j = next_active(lo, h, i, b, a)
+            j = next_active(lo, h, i, *_reach(engine, strat))
             if j >= n:
                 break
             i = j
@@ -258,27 +270,14 @@ def run_backtest_trades(
     n = len(trades.price)
     if n == 0:
         raise ValueError("no trades to backtest")
-    rules = market or MarketRules.unrestricted(config.symbol)
-    strat = strategy or GridStrategy(config, market=market, bot_id="bt")
     price, amount, times = trades.price, trades.amount, trades.time_ms
     p0 = _d(price[0])
-    initial_quote = config.investment if config.investment is not None else required_capital(config, p0, market)
-    engine = MatchingEngine(
-        rules, maker_fee=config.fees.maker, taker_fee=config.fees.taker, balances={rules.quote: initial_quote},
-        slippage=config.slippage, participation=config.participation, fee_currency=fee_currency,
-    )
-    driver = SimDriver(strat, engine)
-    driver.start(p0, int(times[0]))
-    initial_base_bought = sum((r.fill.amount for r in driver.fills if r.tag == "initial"), ZERO)
+    rules, strat, engine, driver, initial_quote, initial_base_bought = _start(
+        config, p0, int(times[0]), market, strategy, fee_currency)
     ev_idx, ev_quote, ev_base = [-1], [float(engine.total(rules.quote))], [float(engine.total(rules.base))]
     i = 1
     while i < n:
-        bid, ask = engine.best_bid(), engine.best_ask()
-        below, above = strat.wake_prices()
-        lows = [x for x in (bid, below) if x is not None]
-        highs = [x for x in (ask, above) if x is not None]
-        j = next_active(price, price, i, float(max(lows)) * (1 + _REL) if lows else -INF,
-                        float(min(highs)) * (1 - _REL) if highs else INF)
+        j = next_active(price, price, i, *_reach(engine, strat))
         if j >= n:
             break
         driver.price = _d(price[j - 1])
