@@ -187,8 +187,11 @@ class _DecimalLoader(yaml.SafeLoader):
 
 
 def _construct_decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-    value = loader.construct_scalar(node)  # type: ignore[arg-type]
-    return Decimal(str(value).replace("_", ""))
+    text = str(loader.construct_scalar(node)).replace("_", "")  # type: ignore[arg-type]
+    special = {".inf": "Infinity", ".nan": "NaN"}.get(text.lstrip("+-").lower())
+    if special is not None:  # YAML's .inf / .nan: let validation refuse them with the field's name
+        return Decimal(("-" if text.startswith("-") else "") + special)
+    return Decimal(text)
 
 
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)

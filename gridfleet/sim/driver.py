@@ -5,20 +5,21 @@ The backtester (candles or trades) and paper trading (live prices) both move pri
 
 Moving from the current price to a new one is a straight segment. Along it, in price order, the driver
 fills resting orders whose limit price the segment reaches (buys highest first going down, sells lowest first
-going up), and wakes the strategy exactly at every wake price the segment crosses. Each fill and wake runs the
-strategy's hook at once, and the intents it returns are executed at that price before the walk goes on, so a
-counter-order placed on the way can fill later on the same segment. The strategy is also ticked at the end of
+going up), and wakes the strategy exactly at every wake price the segment crosses (at a price where an order
+also fills, the fill comes first, then the wake). Each fill and wake runs the strategy's hook at once, and the
+intents it returns are executed at that price before the walk goes on, so a counter-order placed on the way
+can fill later on the same segment. The strategy is also ticked at the end of
 every segment when it has any wake price set (that is how a trailing layer learns the low or high).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from gridfleet.engine.strategy import Strategy
-from gridfleet.engine.types import BotEvent, CancelOrder, Fill, Intent, PlaceOrder, Side, Tick
+from gridfleet.engine.types import BotEvent, CancelOrder, Fill, Intent, OrderStatus, OrderUpdate, PlaceOrder, Side, Tick
 from gridfleet.sim.matching import MatchingEngine
 
 
@@ -55,21 +56,35 @@ class SimDriver:
         self.execute(self.strategy.on_stop(self.price, self.timestamp, sell_all=sell_all))
 
     def execute(self, intents: list[Intent]) -> None:
-        """Execute intents at the current price; feed resulting fills/rejections back to the strategy."""
+        """Execute intents at the current price; feed resulting fills/rejections back to the strategy.
+
+        The intents a hook returns run before the rest of the batch that caused it (depth first), and a cancel of
+        an order still waiting in the batch drops it before it reaches the venue, so a strategy that changes its
+        mind about an order in the same breath is never overtaken by that order's fill.
+        """
         queue = list(intents)
         while queue:
             intent = queue.pop(0)
             if isinstance(intent, PlaceOrder):
                 self.orders[intent.client_id] = intent
                 fills, rejection = self.engine.place(intent, self.price, self.timestamp)
+                follow: list[Intent] = []
                 if rejection is not None:
-                    queue.extend(self.strategy.on_order_update(rejection.as_update(self.timestamp)))
+                    follow.extend(self.strategy.on_order_update(rejection.as_update(self.timestamp)))
                 for fill in fills:
-                    queue.extend(self._deliver(fill))
+                    follow.extend(self._deliver(fill))
+                queue[0:0] = follow
             elif isinstance(intent, CancelOrder):
-                update = self.engine.cancel(intent.client_id, self.timestamp)
+                waiting = next((i for i, q in enumerate(queue)
+                                if isinstance(q, PlaceOrder) and q.client_id == intent.client_id), None)
+                if waiting is not None:
+                    del queue[waiting]
+                    update: OrderUpdate | None = OrderUpdate(intent.client_id, OrderStatus.CANCELED,
+                                                             "canceled before it was sent", self.timestamp)
+                else:
+                    update = self.engine.cancel(intent.client_id, self.timestamp)
                 if update is not None:
-                    queue.extend(self.strategy.on_order_update(update))
+                    queue[0:0] = self.strategy.on_order_update(update)
             else:
                 self.events.append((self.timestamp, intent))
                 if self.on_event is not None:
@@ -86,44 +101,64 @@ class SimDriver:
     def move_to(self, target: Decimal, timestamp: int) -> None:
         """Walk the price from the current price to ``target`` (one straight segment)."""
         self.timestamp = timestamp
-        engine, strategy = self.engine, self.strategy
-        cur = self.price
-        if target < cur:
-            while True:
-                bid = engine.best_bid() if engine.can_fill_resting else None
-                below, _ = strategy.wake_prices()
-                wake = below if below is not None and target <= below < cur else None
-                if bid is not None and bid >= target and (wake is None or bid >= wake):
-                    cur = min(cur, bid)
-                    self.price = cur
-                    fill = engine.fill_next(Side.BUY, timestamp)
-                    if fill is None:
-                        continue
-                    self.execute(self._deliver(fill))
-                elif wake is not None:
-                    cur = self.price = wake
-                    self.execute(strategy.on_tick(Tick(timestamp, cur)))
-                else:
-                    break
-        elif target > cur:
-            while True:
-                ask = engine.best_ask() if engine.can_fill_resting else None
-                _, above = strategy.wake_prices()
-                wake = above if above is not None and cur < above <= target else None
-                if ask is not None and ask <= target and (wake is None or ask <= wake):
-                    cur = max(cur, ask)
-                    self.price = cur
-                    fill = engine.fill_next(Side.SELL, timestamp)
-                    if fill is None:
-                        continue
-                    self.execute(self._deliver(fill))
-                elif wake is not None:
-                    cur = self.price = wake
-                    self.execute(strategy.on_tick(Tick(timestamp, cur)))
-                else:
-                    break
+        strategy = self.strategy
+        for event in walk(self.engine, self.price, target, timestamp, strategy.wake_prices):
+            self.price = event.price
+            if isinstance(event, WalkFill):
+                self.execute(self._deliver(event.fill))
+            else:
+                self.execute(strategy.on_tick(Tick(timestamp, event.price)))
         self.price = target
         below, above = strategy.wake_prices()
         if below is not None or above is not None:
             self.execute(strategy.on_tick(Tick(timestamp, target)))
 
+
+@dataclass(frozen=True, slots=True)
+class WalkFill:
+    """A resting order filled at ``price`` during a walk."""
+
+    price: Decimal
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class WalkWake:
+    """The walk reached a wake price: the strategy must be ticked at exactly ``price``."""
+
+    price: Decimal
+
+
+def walk(engine: MatchingEngine, start: Decimal, target: Decimal, timestamp: int,
+         wake_prices: Callable[[], tuple[Decimal | None, Decimal | None]]) -> Iterator[WalkFill | WalkWake]:
+    """Yield, in path order, the fills and wake-ups of a straight move from ``start`` to ``target``.
+
+    The caller handles each event (runs the strategy, places its orders) before asking for the next one: the
+    generator re-reads the book and the wake prices every step, so orders placed on the way take part. At a
+    price where an order fills and a wake price lies, the fill comes first, then the wake.
+    """
+    down = target < start
+    if target == start:
+        return
+    side = Side.BUY if down else Side.SELL
+    cur = seen = start  # ``seen``: the last price the strategy was shown
+    while True:
+        best = (engine.best_bid() if down else engine.best_ask()) if engine.can_fill_resting else None
+        below, above = wake_prices()
+        wake = below if down else above
+        if wake is not None:
+            reachable = target <= wake <= cur if down else cur <= wake <= target
+            if not reachable or (wake == cur and cur == seen):
+                wake = None
+        hit = best is not None and (best >= target if down else best <= target)
+        if hit and best is not None and (wake is None or (best >= wake if down else best <= wake)):
+            cur = min(cur, best) if down else max(cur, best)
+            fill = engine.fill_next(side, timestamp)
+            if fill is None:
+                continue
+            yield WalkFill(cur, fill)
+        elif wake is not None:
+            cur = seen = wake
+            yield WalkWake(wake)
+        else:
+            return

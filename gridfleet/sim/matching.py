@@ -263,8 +263,10 @@ class MatchingEngine:
         book = self._buys if sim.side is Side.BUY else self._sells
         if sim in book:
             book.remove(sim)
+        ccy = self.rules.quote if sim.side is Side.BUY else self.rules.base
         if sim.locked:
-            ccy = self.rules.quote if sim.side is Side.BUY else self.rules.base
             self.locked[ccy] -= sim.locked
             self.free[ccy] += sim.locked
             sim.locked = ZERO
+        if not book:  # nothing locks this currency any more: drop the rounding residue of the running sum
+            self.locked[ccy] = ZERO

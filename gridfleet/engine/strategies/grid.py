@@ -168,6 +168,7 @@ class GridStrategy(Strategy):
         self.layers: list[Layer] = []
         self.state = BotState.NEW
         self.buying = True
+        self._buy_stopped: set[int] = set()  # layers whose buying is stopped on their own
         self.reserve = ZERO  # base held by the bot but allocated to no layer
         self.price = ZERO
         self.timestamp = 0
@@ -175,11 +176,15 @@ class GridStrategy(Strategy):
         self.events: list[BotEvent] = []
         self.risk = RiskEngine(list(config.risk))
         self.wants_candles = self.risk.needs_candles or bool(config.risk)
+        self._risk_layers = any(rule.is_layer_scoped for rule in config.risk)
         self._orders: dict[str, int] = {}  # live client id -> layer index
         self._init_id: str | None = None
         self._oneoffs: dict[str, str] = {}  # client id -> purpose of market orders that belong to no layer
         self._oneoff_cost: dict[str, Decimal] = {}  # quote spent by one-off buys (for their cost per unit)
-        self._retired: set[str] = set()  # canceled by us; a late fill goes to the reserve
+        # canceled by us -> the layer it belonged to (None after a layout change): a late sell fill is booked on
+        # that layer when it still holds the base, anything else goes to / from the reserve
+        self._retired: dict[str, int | None] = {}
+        self._in_flight: set[str] = set()  # live market (or marketable trailing) orders of layers: never canceled
         self._cycles: dict[int, int] = {}  # per layer index: the last cycle used in a client id
         self._seq = 0
         self._wake: tuple[Decimal | None, Decimal | None] | None = None
@@ -314,6 +319,10 @@ class GridStrategy(Strategy):
         self.state = BotState.RUNNING
         out: list[Intent] = [BotEvent("state", "grid resumed")]
         for lay in self.layers:
+            if lay.state is LayerState.RESTING:
+                continue  # a market order still in flight
+            if lay.state is LayerState.SUSPENDED and lay.suspend_reason == AWAITING_BASE:
+                continue  # its base is still being bought
             if lay.state is LayerState.SUSPENDED and lay.suspend_reason in ("pause", "stop"):
                 lay.state = LayerState.WAITING
             out.extend(self._arm_or_place(lay))
@@ -326,15 +335,22 @@ class GridStrategy(Strategy):
         targets = self.layers if layer is None else [self.layers[layer]]
         if layer is None:
             self.buying = False
+        else:  # a layer that is selling now must not buy again after its sell either
+            self._buy_stopped.add(layer)
         for lay in targets:
             if lay.side is Side.BUY:
+                partly_filled = lay.client_id is not None and lay.filled > 0
                 out.extend(self._suspend(lay, "buying stopped"))
+                if partly_filled and lay.client_id is None:  # the layer turned to SELL with what its buy got: sell it
+                    lay.state = LayerState.WAITING
+                    out.extend(self._arm_or_place(lay))
         return out
 
     @_state_changing
     def resume_buying(self) -> list[Intent]:
         """Allow buys again and re-place the suspended ones."""
         self.buying = True
+        self._buy_stopped.clear()
         out: list[Intent] = []
         for lay in self.layers:
             if lay.side is Side.BUY and lay.state is LayerState.SUSPENDED and lay.suspend_reason == "buying stopped":
@@ -373,6 +389,9 @@ class GridStrategy(Strategy):
         self.timestamp = fill.timestamp
         if not self.portfolio.apply_fill(fill):
             return []
+        self.price = fill.price  # the latest market price known (risk rules and market orders read it)
+        if fill.order_complete:
+            self._in_flight.discard(fill.client_id)
         fee_base = fill.fee if fill.fee_currency == self.rules.base else ZERO
         fee_quote = fill.fee if fill.fee_currency == self.rules.quote else ZERO
         received = fill.amount - fee_base if fill.side is Side.BUY else ZERO
@@ -389,6 +408,11 @@ class GridStrategy(Strategy):
                     spent = self._oneoff_cost.pop(cid)
                     unit_cost = spent / self.reserve if self.reserve else fill.price
                     out_of_layer = self._allocate_reserve(fill.price, unit_cost)
+            elif (late := self._late_sell_layer(fill)) is not None:
+                late.filled += fill.amount  # the canceled sell did sell the layer's base: book it there
+                late.proceeds += fill.price * fill.amount - fee_quote
+                late.sell_fees += fee_quote
+                self._settle_partial_sell(late)
             else:
                 self.reserve -= fill.amount + fee_base
                 if self.reserve < 0:
@@ -423,8 +447,12 @@ class GridStrategy(Strategy):
     def on_order_update(self, update: OrderUpdate) -> list[Intent]:
         """Handle a cancel/reject/expiry reported by the venue."""
         if update.client_id == self._init_id and update.status in (OrderStatus.REJECTED, OrderStatus.EXPIRED):
+            out = self._cancel_all("stop")  # the grid's limit orders must not trade for a stopped bot
             self.state = BotState.STOPPED
-            return [BotEvent("alert", f"initial market buy {update.status.value}: {update.reason}; grid stopped")]
+            out.append(BotEvent("alert", f"initial market buy {update.status.value}: {update.reason}; grid stopped"))
+            return out
+        if update.status.is_final:
+            self._in_flight.discard(update.client_id)
         index = self._orders.pop(update.client_id, None)
         if index is None or not update.status.is_final:
             return []
@@ -435,6 +463,7 @@ class GridStrategy(Strategy):
             lay.filled = ZERO
             lay.side, lay.state = Side.SELL, LayerState.WAITING
             return self._arm_or_place(lay)
+        self._settle_partial_sell(lay)
         lay.filled = ZERO
         if update.status is OrderStatus.CANCELED and lay.state is LayerState.SUSPENDED:
             return []
@@ -444,10 +473,10 @@ class GridStrategy(Strategy):
 
     @_state_changing
     def retry_suspended(self) -> list[Intent]:
-        """Re-place orders of layers suspended by a venue rejection (e.g. after funds were freed)."""
+        """Re-place orders of layers suspended by the venue (rejected, expired or canceled there)."""
         out: list[Intent] = []
         for lay in self.layers:
-            if lay.state is LayerState.SUSPENDED and lay.suspend_reason.startswith(("rejected", "expired")):
+            if lay.state is LayerState.SUSPENDED and lay.suspend_reason.startswith(("rejected", "expired", "canceled")):
                 lay.state = LayerState.WAITING
                 out.extend(self._arm_or_place(lay))
         return out
@@ -486,7 +515,8 @@ class GridStrategy(Strategy):
                 else:
                     new.state = LayerState.WAITING
         else:
-            pool = sum((lay.held for lay in self.layers), ZERO) + self.reserve
+            pool = sum((lay.held - (lay.filled if lay.side is Side.SELL else ZERO) for lay in self.layers), ZERO)
+            pool += self.reserve
             avg_cost = self.portfolio.avg_entry_price or price
             gap = nearest_level(new_prices, price)
             deficit = ZERO
@@ -533,6 +563,9 @@ class GridStrategy(Strategy):
                     kept.append(cid)
                     new.client_id, new.state = cid, LayerState.RESTING
                     break
+        for new in new_layers:
+            if new.client_id is None and new.side is Side.BUY and new.filled > 0:
+                new.side, new.filled = Side.SELL, ZERO  # its partly filled buy is canceled: sell what it got
         for cid in live:
             if cid not in claimed:
                 cancels.append(CancelOrder(cid, "config change"))
@@ -542,20 +575,32 @@ class GridStrategy(Strategy):
         return OrderPlan(tuple(cancels), tuple(places), tuple(kept), summary), new_layers, reserve
 
     @_state_changing
-    def on_config_change(self, config: BaseModel, price: Decimal, timestamp: int) -> list[Intent]:
-        """Apply a new config while running; return the plan's intents (a diff, never a blanket restart)."""
+    def on_config_change(self, config: BaseModel, price: Decimal, timestamp: int, *,
+                         surplus: Literal["keep", "sell"] = "keep") -> list[Intent]:
+        """Apply a new config while running; return the plan's intents (a diff, never a blanket restart).
+
+        ``surplus`` is passed to :meth:`plan_config_change`, so the plan applied is the plan previewed.
+        """
         if not isinstance(config, GridConfig):
             raise TypeError("GridStrategy needs a GridConfig")
-        plan, layers, reserve = self.plan_config_change(config, price)
+        for lay in self.layers:  # a partly filled sell holds less than ``held``: book the sold part first
+            self._settle_partial_sell(lay)
+        if level_prices(config.grid, self.market) != self.prices:
+            self._buy_stopped.clear()  # the layers are re-laid: per-layer buy stops do not carry over
+        plan, layers, reserve = self.plan_config_change(config, price, surplus=surplus)
         self.price, self.timestamp = price, timestamp
+        same_layout = level_prices(config.grid, self.market) == self.prices
+        if not same_layout:
+            self._retired = dict.fromkeys(self._retired)  # layer indices change
         for cancel in plan.cancels:
-            self._orders.pop(cancel.client_id, None)
-            self._retired.add(cancel.client_id)
+            index = self._orders.pop(cancel.client_id, None)
+            self._retired[cancel.client_id] = index if same_layout else None
         self.config, self.layers, self.reserve = config, layers, reserve
         self.prices = level_prices(config.grid, self.market)
         self._orders = {lay.client_id: lay.index for lay in layers if lay.client_id is not None}
         self.risk = RiskEngine(list(config.risk))
         self.wants_candles = self.risk.needs_candles or bool(config.risk)
+        self._risk_layers = any(rule.is_layer_scoped for rule in config.risk)
         out: list[Intent] = [BotEvent("plan", plan.summary, {"cancel": [c.client_id for c in plan.cancels],
                                                              "keep": list(plan.kept)})]
         out.extend(plan.cancels)
@@ -575,7 +620,8 @@ class GridStrategy(Strategy):
         at = prices.index(price)
         layers = [lo.model_copy(update={"level": lo.level + 1}) if lo.level >= at else lo for lo in self.config.layers]
         if override is not None:
-            layers = [lo for lo in layers if lo.level != at] + [override.model_copy(update={"level": at})]
+            new = min(at, len(prices) - 2)  # a level added above the top opens the layer below it
+            layers = [lo for lo in layers if lo.level != new] + [override.model_copy(update={"level": new})]
         return self.config.model_copy(update={"grid": GridSpec(type=GridType.CUSTOM, prices=prices),
                                               "layers": layers})
 
@@ -634,19 +680,22 @@ class GridStrategy(Strategy):
     def _desired_order(self, lay: Layer) -> tuple[Decimal, Decimal] | None:
         """Return (price, amount) of the resting limit this layer wants now, or None."""
         if lay.side is Side.BUY:
-            if not lay.enabled or not self.buying or lay.rebound > 0:
+            if not lay.enabled or not self._may_buy(lay) or lay.rebound > 0:
                 return None
             return (lay.buy_price, lay.qty)
         if lay.pullback > 0 or lay.held <= 0:
             return None
         return (self._order_price(lay), self._sell_amount(lay))
 
+    def _may_buy(self, lay: Layer) -> bool:
+        return self.buying and lay.index not in self._buy_stopped
+
     def _arm_or_place(self, lay: Layer) -> list[Intent]:
         """Put a layer whose order is not live into the right state; return the placement if any."""
         if self.state is not BotState.RUNNING:
             lay.state, lay.suspend_reason = LayerState.SUSPENDED, self.state.value
             return []
-        if lay.side is Side.BUY and (not lay.enabled or not self.buying):
+        if lay.side is Side.BUY and (not lay.enabled or not self._may_buy(lay)):
             lay.state = LayerState.SUSPENDED
             lay.suspend_reason = "disabled" if not lay.enabled else "buying stopped"
             return []
@@ -671,6 +720,8 @@ class GridStrategy(Strategy):
         cid = self._new_client_id(lay)
         lay.client_id, lay.state, lay.filled = cid, LayerState.RESTING, ZERO
         self._orders[cid] = lay.index
+        if kind is OrderType.MARKET or tag in ("rebound", "pullback"):
+            self._in_flight.add(cid)
         return [PlaceOrder(cid, lay.side, kind, amount, price, lay.index, tag)]
 
     def _track(self, lay: Layer, p: Decimal) -> list[Intent]:
@@ -694,7 +745,8 @@ class GridStrategy(Strategy):
     def _fire(self, lay: Layer, p: Decimal, tag: str) -> list[Intent]:
         amount = lay.qty if lay.side is Side.BUY else self._sell_amount(lay)
         if self.config.trailing.order_type == "limit":
-            price = self.rules.round_price(p)
+            # round towards the market so the limit stays marketable: a buy up, a sell down
+            price = self.rules.ceil_price(p) if lay.side is Side.BUY else self.rules.floor_price(p)
             return self._place(lay, OrderType.LIMIT, price, amount, tag)
         return self._place(lay, OrderType.MARKET, None, amount, tag)
 
@@ -737,13 +789,55 @@ class GridStrategy(Strategy):
 
     def _suspend(self, lay: Layer, reason: str) -> list[Intent]:
         out: list[Intent] = []
+        if lay.state is LayerState.SUSPENDED and lay.suspend_reason == AWAITING_BASE:
+            return out  # no order; keep waiting so the market buy's fill still reaches this layer
+        if lay.client_id in self._in_flight:
+            return out  # a market order cannot be taken back: the layer settles on its fill, then suspends
         if lay.client_id is not None:
             out.append(CancelOrder(lay.client_id, reason))
             self._orders.pop(lay.client_id, None)
-            self._retired.add(lay.client_id)
+            self._retired[lay.client_id] = lay.index
             lay.client_id = None
+            self._settle_partial_sell(lay)
+            if lay.side is Side.BUY and lay.filled > 0:  # a partly filled buy: the layer now sells what it got
+                lay.side, lay.filled = Side.SELL, ZERO
         lay.state, lay.suspend_reason = LayerState.SUSPENDED, reason
         return out
+
+    def _late_sell_layer(self, fill: Fill) -> Layer | None:
+        """Return the layer a late fill of a canceled sell sold from, when it still holds that base."""
+        index = self._retired.get(fill.client_id)
+        if index is None or index >= len(self.layers):
+            return None
+        lay = self.layers[index]
+        fee_base = fill.fee if fill.fee_currency == self.rules.base else ZERO
+        if lay.side is not Side.SELL or lay.client_id is not None or lay.held < fill.amount + fee_base:
+            return None
+        return lay
+
+    def _settle_partial_sell(self, lay: Layer) -> None:
+        """Book the filled part of a sell order that ends early; the layer keeps (and later sells) the rest.
+
+        Without this the next sell of the layer would be for its whole holding again and sell base that the
+        partial fills already sold.
+        """
+        sold = lay.filled
+        if lay.side is not Side.SELL or sold <= 0:
+            return
+        share = sold / lay.held if lay.held > sold else Decimal(1)
+        cost = lay.entry_cost * share
+        buy_fees = (lay.entry_cost - lay.entry_notional) * share
+        self.portfolio.book_round_trip(RoundTrip(lay.index, sold, lay.entry_price,
+                                                 (lay.proceeds + lay.sell_fees) / sold, buy_fees + lay.sell_fees,
+                                                 lay.proceeds - cost, self.timestamp))
+        lay.held -= sold
+        lay.entry_cost -= cost
+        lay.entry_notional -= lay.entry_notional * share
+        lay.bought -= lay.bought * share
+        lay.proceeds = lay.sell_fees = lay.filled = ZERO
+        if lay.held <= 0:
+            self._clear_holding(lay)
+            lay.side = Side.BUY
 
     def _cancel_all(self, reason: str) -> list[Intent]:
         out: list[Intent] = []
@@ -752,12 +846,14 @@ class GridStrategy(Strategy):
         return out
 
     def _sell_everything(self, reason: str) -> list[Intent]:
-        total = sum((lay.held for lay in self.layers), ZERO) + self.reserve
+        # a layer with a market order in flight settles on its fill (a sell in flight is selling already)
+        settled = [lay for lay in self.layers if lay.client_id not in self._in_flight]
+        total = sum((lay.held for lay in settled), ZERO) + self.reserve
         amount = self.rules.floor_amount(total) if self.rules.step_size else total
         if amount <= 0:
             return []
         cid = self._next_oneoff("close")
-        for lay in self.layers:
+        for lay in settled:
             self._clear_holding(lay)
             if lay.side is Side.SELL:
                 lay.side = Side.BUY
@@ -768,7 +864,12 @@ class GridStrategy(Strategy):
         targets = self.layers if layer is None else [self.layers[layer]]
         out: list[Intent] = []
         for lay in targets:
-            if lay.side is not Side.SELL or lay.held <= 0:
+            if lay.side is not Side.SELL or lay.held <= 0 or lay.client_id in self._in_flight:
+                continue  # nothing to sell, or already selling at market
+            if lay.enabled and self._may_buy(lay) and self.price <= lay.buy_price:
+                # the layer would buy the same base back at once (its buy level is not below the price)
+                out.append(BotEvent("warning", f"layer {lay.index} take-profit skipped: price {self.price} is not "
+                                               f"above its buy level {lay.buy_price}", {"layer": lay.index}))
                 continue
             out.extend(self._suspend(lay, reason))
             amount = self._sell_amount(lay)
@@ -790,7 +891,7 @@ class GridStrategy(Strategy):
         price = self.price
         equity = self.equity(price)
         self.peak_equity = max(self.peak_equity, equity)
-        layers = {
+        layers = {} if not self._risk_layers else {
             lay.index: LayerContext(
                 index=lay.index, level_price=lay.buy_price, position_amount=lay.held,
                 avg_entry_price=lay.entry_price if lay.held > 0 else None,
@@ -841,7 +942,7 @@ class GridStrategy(Strategy):
                 lay = self.layers[layer]
                 lay.enabled = False
                 out.extend(self._suspend(lay, "stopped by risk rule"))
-                if action is RiskAction.STOP_AND_SELL:
+                if action is RiskAction.STOP_AND_SELL and lay.client_id is None:
                     lay.state = LayerState.WAITING
                     out.extend(self._take_profit(layer, firing.rule))
         return out
