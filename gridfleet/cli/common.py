@@ -7,7 +7,7 @@ import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -50,7 +50,7 @@ def load_config_file(path: Path) -> GridConfig:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     text = path.read_text(encoding="utf-8")
-    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+    fmt: Literal["yaml", "json"] = "json" if path.suffix.lower() == ".json" else "yaml"
     try:
         return config_from_text(text, fmt=fmt)
     except ConfigError as exc:

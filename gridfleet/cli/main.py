@@ -15,6 +15,7 @@ import yaml
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gridfleet.cli import fake_exchange_cmd, run_cmd
 from gridfleet.cli.common import console, fail, friendly_errors, load_config_file, load_market
 from gridfleet.engine.config import GridConfig, config_to_dict
 from gridfleet.engine.levels import level_prices, nearest_level, order_quantity
@@ -27,6 +28,8 @@ risk_app = typer.Typer(no_args_is_help=True, help="Risk rule templates.")
 app.add_typer(grid_app, name="grid")
 app.add_typer(config_app, name="config")
 app.add_typer(risk_app, name="risk")
+run_cmd.register(app)
+fake_exchange_cmd.register(app)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Grid config file (YAML or JSON).")]
 ExchangeInfoOpt = Annotated[
@@ -387,3 +390,7 @@ def demo(
     console.print(f"[bold]gridfleet demo[/]: {example.name} on {data.name}")
     backtest(config=example, data=data.resolve(), start=None, end=None, json_out=out / "demo-backtest.json",
              report=out / "demo-report.html", trades=out / "demo-fills.csv", exchange_info=None, quiet=False)
+
+
+if __name__ == "__main__":
+    app()
