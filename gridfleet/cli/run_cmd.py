@@ -72,9 +72,8 @@ async def _run(cfg: GridConfig, exchange: str, paper: bool, keys: Path | None, a
         "maker_fee": cfg.fees.maker, "taker_fee": cfg.fees.taker, "slippage": cfg.slippage,
         "participation": cfg.participation,
     }
-    options = {"adjustForTimeDifference": False} if api_url else None
     venue = create_exchange(exchange, keys=None if paper or keys is None else load_keys(keys), api_url=api_url,
-                            paper=paper, paper_options=paper_options, options=options)
+                            paper=paper, paper_options=paper_options)
     store = SqliteStore(state)
     host = BotHost(reconcile_every=reconcile_every)
     table_holder: dict[str, Any] = {}

@@ -1077,8 +1077,10 @@ class CcxtExchange(ExchangeAdapter):
         REST, so a lost event is not fatal.
         """
         seen = _SeenIds(10_000)
-        # REST reads (gaps, polling) start from the venue's clock at subscription, with a margin for skew
-        cursor = await self._venue_ms() - 5_000
+        # REST reads (gaps, polling) continue from the newest trade seen. The stream starts by marking the trades
+        # that already exist as seen (the runtime reconciles those), so no clock comparison is needed: a venue
+        # whose trade timestamps are not its server time (a replaying simulator) works too.
+        cursor: int | None = None
 
         def fresh(raws: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
             nonlocal cursor
@@ -1086,9 +1088,15 @@ class CcxtExchange(ExchangeAdapter):
             for raw in raws:
                 if raw.get("symbol") not in (None, symbol) or not seen.add(_trade_id(raw)):
                     continue
-                cursor = max(cursor, _int(raw.get("timestamp")))
+                stamp = _int(raw.get("timestamp"))
+                cursor = stamp if cursor is None else max(cursor, stamp)
                 out.append(raw)
             return sorted(out, key=lambda r: (_int(r.get("timestamp")), str(r.get("id"))))
+
+        try:
+            fresh(await self._read(self._fetch_my_trades_raw, symbol, None))
+        except NetworkError as exc:
+            logger.warning("%s: my-trades priming read failed: %s", self.id, exc)
 
         async def rest_gap() -> list[Mapping[str, Any]]:
             try:

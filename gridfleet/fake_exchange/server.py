@@ -234,7 +234,9 @@ def _endpoints() -> dict[tuple[str, str], Endpoint]:
     v = FakeVenue
     return {
         ("GET", "/api/v3/ping"): Endpoint(_w(1), "NONE", lambda ven, p, a: {}),
-        ("GET", "/api/v3/time"): Endpoint(_w(1), "NONE", lambda ven, p, a: {"serverTime": ven.now()}),
+        # serverTime is the wall clock: signed requests are checked against it (clients sync to it); market data
+        # (trades, klines, order times) carries the replayed time
+        ("GET", "/api/v3/time"): Endpoint(_w(1), "NONE", lambda ven, p, a: {"serverTime": int(time.time() * 1000)}),
         ("GET", "/api/v3/exchangeInfo"): Endpoint(_w(20), "NONE", lambda ven, p, a: v.exchange_info(ven, p)),
         ("GET", "/api/v3/depth"): Endpoint(_depth_weight, "NONE", lambda ven, p, a: v.depth(ven, p)),
         ("GET", "/api/v3/trades"): Endpoint(_w(25), "NONE", lambda ven, p, a: v.trades(ven, p)),
@@ -920,7 +922,7 @@ class FakeExchangeServer:
         params = {k: _ws_str(val) for k, val in raw.items() if k not in ("apiKey", "signature")}
         public: dict[str, Callable[[dict[str, str]], Any]] = {
             "ping": lambda p: {},
-            "time": lambda p: {"serverTime": v.now()},
+            "time": lambda p: {"serverTime": int(time.time() * 1000)},
             "exchangeInfo": v.exchange_info,
             "depth": v.depth,
             "trades.recent": v.trades,

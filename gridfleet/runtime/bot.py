@@ -75,6 +75,7 @@ class BotRunner:
         self.corrections = 0
         self._candle_ms = candle_ms
         self._bar: list[Any] | None = None  # open_time, open, high, low, close, volume
+        self._lost_orders = False  # a reconcile pass found orders canceled/lost behind our back
         self._trades_cache: list[TradeInfo] | None = None  # the venue's trades, fetched once per reconcile pass
 
     # ------------------------------------------------------------------ life cycle
@@ -103,6 +104,7 @@ class BotRunner:
             if restore is not None:
                 restore(self.store.fills(self.bot_id), self.store.orders(self.bot_id, live_only=True))
             await self._reconcile_locked()
+            await self.check_balances()
         self._changed()
 
     async def stop(self, *, cancel_orders: bool = True, sell_all: bool = False) -> None:
@@ -331,6 +333,27 @@ class BotRunner:
                     continue
             await self._reconcile_order(order, info)
         await self._cancel_strays(list(open_at_venue.values()))
+        if self._lost_orders and self.state == "running":
+            # orders the venue canceled or lost without us asking: put those layers back on the book
+            self._lost_orders = False
+            await self._feed("command", _now(), {"name": "retry_suspended", "price": str(self.price)})
+
+    async def check_balances(self) -> None:
+        """Warn when the account holds less base than the bot believes it owns (someone moved funds)."""
+        strategy = self.strategy
+        portfolio = getattr(strategy, "portfolio", None)
+        if strategy is None or portfolio is None or strategy.market is None:
+            return
+        try:
+            balances = await self.venue.fetch_balances()
+        except ExchangeError as exc:
+            self.store.log(self.bot_id, "warning", f"balances not checked ({exc})")
+            return
+        base = strategy.market.base
+        held = balances[base].total if base in balances else Decimal(0)
+        if held < portfolio.base:
+            self._correct(f"the account holds {held} {base} but the bot's position is {portfolio.base} {base}: "
+                          "its sells may be refused")
 
     async def _reconcile_order(self, order: StoredOrder, info: OrderInfo | None) -> None:
         cid = order.client_id
@@ -342,6 +365,7 @@ class BotRunner:
                 await self._drain_paper_fills()
             else:
                 self._correct(f"{cid} is unknown to the venue: treating it as canceled")
+                self._lost_orders = self._lost_orders or order.status != "cancel_requested"
                 self.store.update_order(cid, status=OrderStatus.CANCELED.value)
                 await self._feed("update", _now(), {"client_id": cid, "status": OrderStatus.CANCELED.value,
                                                     "reason": "unknown to the venue"})
@@ -359,6 +383,7 @@ class BotRunner:
                     self._correct(f"{cid} is filled at the venue but its trades are missing; rechecking later")
                 return
             self._correct(f"{cid} was {info.status.value} at the venue")
+            self._lost_orders = self._lost_orders or order.status != "cancel_requested"
             self.store.update_order(cid, status=info.status.value, exchange_id=info.exchange_id)
             await self._feed("update", _now(), {"client_id": cid, "status": info.status.value,
                                                 "reason": "reported by the venue"})

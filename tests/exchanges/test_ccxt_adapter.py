@@ -947,12 +947,17 @@ def test_watch_prices_raises_authentication_errors() -> None:
 def test_watch_my_trades_websocket_dedupes_and_fills_gaps_by_rest() -> None:
     adapter, fake, _ = make(FakeCcxt(has={"watchMyTrades": True}))
     t = fake.now
+    fake.trades = [trade_dict("0", ts=t - 1)]  # already there at subscription: the stream primes past it
+
+    def first_event() -> list[dict[str, Any]]:
+        fake.trades += [trade_dict("1", ts=t + 1), trade_dict("2", ts=t + 5)]  # REST view during the outage
+        return [trade_dict("1", ts=t + 1, info={"c": "bot1-0-1b"})]
+
     fake.script["watch_my_trades"] = [
-        [trade_dict("1", ts=t + 1, info={"c": "bot1-0-1b"})],
+        first_event,
         ccxt.RequestTimeout("ws down"),
         [trade_dict("1", ts=t + 1, info={"c": "bot1-0-1b"}), trade_dict("3", ts=t + 9, info={"c": "bot1-0-1b"})],
     ]
-    fake.trades = [trade_dict("1", ts=t + 1), trade_dict("2", ts=t + 5)]  # REST view during the outage
     fake.orders["bot1-0-1b"] = {"id": "1000", "clientOrderId": "bot1-0-1b", "symbol": SYMBOL, "type": "limit",
                                 "side": "buy", "amount": 0.003, "price": 30000.0, "filled": 0.002,
                                 "status": "open", "timestamp": t}
@@ -989,21 +994,25 @@ def test_trade_without_id_gets_a_deterministic_one() -> None:
 def test_watch_my_trades_from_order_updates_reads_real_trades() -> None:
     adapter, fake, _ = make(FakeCcxt(has={"watchOrders": True}))
     t = fake.now
+    def filled() -> list[dict[str, Any]]:
+        fake.trades = [trade_dict("t1", ts=t + 1)]
+        return [{"id": "1000", "clientOrderId": "bot1-0-1b", "filled": 0.001, "status": "open"}]
+
     fake.script["watch_orders"] = [
         [{"id": "1000", "clientOrderId": "bot1-0-1b", "filled": 0.0, "status": "open"}],
-        [{"id": "1000", "clientOrderId": "bot1-0-1b", "filled": 0.001, "status": "open"}],
+        filled,
     ]
-    fake.trades = [trade_dict("t1", ts=t + 1)]
     trades = run(take(adapter.watch_my_trades(SYMBOL), 1))
     assert trades[0].trade_id == "t1" and trades[0].client_id == "bot1-0-1b"
-    assert fake.count("fetch_my_trades") == 1  # only when the filled amount grew
+    assert fake.count("fetch_my_trades") == 2  # the priming read, then only when the filled amount grew
 
 
 def test_watch_my_trades_polls_without_websocket() -> None:
     adapter, fake, sleep = make(FakeCcxt(has={}), poll_interval=2.0)
     t = fake.now
     fake.trades = [trade_dict("a", ts=t + 1, clientOrderId="bot1-0-1b")]
-    fake.script["fetch_my_trades"] = [lambda: list(fake.trades),
+    fake.script["fetch_my_trades"] = [lambda: [],  # the priming read: nothing before the subscription
+                                      lambda: list(fake.trades),
                                       lambda: [*fake.trades, trade_dict("b", ts=t + 2, clientOrderId="bot1-0-1b")]]
     trades = run(take(adapter.watch_my_trades(SYMBOL), 2))
     assert [tr.trade_id for tr in trades] == ["a", "b"]

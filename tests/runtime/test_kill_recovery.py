@@ -102,7 +102,7 @@ class Scenario:
             self.fx.kill()
 
 
-def _run_scenario(tmp: Path, faults: dict, kills: int, seed: int) -> dict:
+def _run_scenario(tmp: Path, faults: dict, kills: int, seed: int, alive: tuple[float, float]) -> dict:
     rng = random.Random(seed)
     sc = Scenario(tmp, speed=1800)
     try:
@@ -110,14 +110,21 @@ def _run_scenario(tmp: Path, faults: dict, kills: int, seed: int) -> dict:
             _http(f"{sc.base}/_fake/faults", faults)
         for _ in range(kills):
             proc = sc.bot()
-            time.sleep(rng.uniform(1.2, 3.0))
+            time.sleep(rng.uniform(*alive))
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-        # calm down: no faults, frozen clock, one clean run that reconciles and exits
+        # calm down: no faults, frozen clock, one clean run that reconciles (checked by polling) and exits
         _http(f"{sc.base}/_fake/faults", {k: (None if k == "partial_fill" else 0) for k in faults})
         _http(f"{sc.base}/_fake/clock", {"speed": 0})
         proc = sc.bot()
-        time.sleep(6.0)  # start-up + several reconcile passes (every 0.5 s)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            try:
+                _check(sc)
+                break
+            except AssertionError:
+                continue
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
         return _check(sc)
@@ -128,6 +135,8 @@ def _run_scenario(tmp: Path, faults: dict, kills: int, seed: int) -> dict:
 def _check(sc: Scenario) -> dict:
     state = _http(f"{sc.base}/_fake/state")
     account = next(a for a in state["accounts"] if a["apiKey"] == "test")
+    if not sc.state.exists():
+        raise AssertionError("no state yet")
     store = SqliteStore(sc.state)
     try:
         fills = store.fills("kb")
@@ -177,7 +186,7 @@ pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"real data not found
 
 
 def test_twenty_kills_without_faults(tmp_path: Path) -> None:
-    counts = _run_scenario(tmp_path, {}, kills=20, seed=1)
+    counts = _run_scenario(tmp_path, {}, kills=20, seed=1, alive=(1.2, 3.0))
     print(f"\nkill -9 x20, no faults: {counts}")
     assert counts["fills"] >= 20, f"too little trading to prove anything: {counts}"
 
@@ -193,6 +202,6 @@ def test_twenty_kills_without_faults(tmp_path: Path) -> None:
     {"partial_fill": 0.3},
 ], ids=lambda f: next(iter(f)))
 def test_kills_with_fault(tmp_path: Path, faults: dict) -> None:
-    counts = _run_scenario(tmp_path, faults, kills=5, seed=len(json.dumps(faults)))
+    counts = _run_scenario(tmp_path, faults, kills=5, seed=len(json.dumps(faults)), alive=(2.5, 5.0))
     print(f"\nkill -9 x5 with {faults}: {counts}")
     assert counts["fills"] >= 5, f"too little trading to prove anything: {counts}"
