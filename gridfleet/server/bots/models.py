@@ -98,3 +98,12 @@ class RiskTemplate(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        """Return the template's name."""
+        return self.name
+
+    @property
+    def shared(self) -> bool:
+        """Return True for a template shared with everyone (no owner)."""
+        return self.owner_id is None

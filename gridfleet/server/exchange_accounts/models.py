@@ -22,3 +22,30 @@ class ExchangeAccount(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        """Return the label, venue and masked key (never a secret)."""
+        return f"{self.label} ({self.exchange}, {self.api_key_hint or '…'})"
+
+    def __repr__(self) -> str:
+        """Return a representation without any credential."""
+        return f"<ExchangeAccount {self.pk}: {self}>"
+
+    def set_credentials(self, api_key: str, secret: str, password: str = "") -> None:
+        """Encrypt and store the credentials (and the masked key hint); does not save."""
+        from gridfleet.server.exchange_accounts.crypto import encrypt, mask
+
+        self.api_key_enc = encrypt(api_key)
+        self.secret_enc = encrypt(secret)
+        self.password_enc = encrypt(password)
+        self.api_key_hint = mask(api_key)
+
+    def credentials(self) -> dict[str, str]:
+        """Return the decrypted keys as the exchange factory takes them: ``{"apiKey", "secret"[, "password"]}``."""
+        from gridfleet.server.exchange_accounts.crypto import decrypt
+
+        keys = {"apiKey": decrypt(self.api_key_enc), "secret": decrypt(self.secret_enc)}
+        password = decrypt(self.password_enc)
+        if password:
+            keys["password"] = password
+        return keys
