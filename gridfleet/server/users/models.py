@@ -21,6 +21,8 @@ class User(AbstractUser):
     agent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clients",
                               limit_choices_to={"role": Role.AGENT})
     referral_code = models.CharField(max_length=16, unique=True, null=True, blank=True)
+    webhook_url = models.URLField(max_length=500, blank=True, default="",
+                                  help_text="Where alerts (risk rules, errors) are POSTed as JSON; empty: none.")
 
     @property
     def is_admin_role(self) -> bool:
