@@ -15,7 +15,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthentic
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gridfleet.server.bots.filters import BotFilter
+from gridfleet.server.bots.filters import BotFilter, RiskTemplateFilter
 from gridfleet.server.bots.models import Bot, BotGroup, ConfigSnapshot, RiskTemplate
 from gridfleet.server.bots.serializers import (
     BatchResponseSerializer,
@@ -353,7 +353,7 @@ class RiskTemplateViewSet(viewsets.ModelViewSet[RiskTemplate]):
 
     serializer_class = RiskTemplateSerializer
     permission_classes = [IsAuthenticated, RiskTemplatePermission]
-    filterset_fields = ["owner"]
+    filterset_class = RiskTemplateFilter
     ordering_fields = ["id", "name", "created_at"]
     lookup_value_regex = r"\d+"
 
