@@ -15,7 +15,7 @@ import yaml
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gridfleet.cli import fake_exchange_cmd, run_cmd
+from gridfleet.cli import fake_exchange_cmd, run_cmd, serve_cmd
 from gridfleet.cli.common import console, fail, friendly_errors, load_config_file, load_market
 from gridfleet.engine.config import GridConfig, config_to_dict
 from gridfleet.engine.levels import level_prices, nearest_level, order_quantity
@@ -30,6 +30,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(risk_app, name="risk")
 run_cmd.register(app)
 fake_exchange_cmd.register(app)
+serve_cmd.register(app)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Grid config file (YAML or JSON).")]
 ExchangeInfoOpt = Annotated[

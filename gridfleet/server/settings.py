@@ -106,8 +106,10 @@ else:
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [REDIS_URL]}}}
+    # explicit socket timeout and pool size: redis-py's 5 s default timeout equals channels_redis' blocking read
+    # (idle sockets crashed) and the default pool of 100 failed ~200 simultaneous connects (docs/realtime.md)
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}], "capacity": 10_000}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = REDIS_URL
@@ -145,7 +147,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"BotStatusEnum": "gridfleet.server.bots.models.BotStatus"},
 }
+GRIDFLEET_DATA_DIR = os.environ.get("GRIDFLEET_DATA_DIR", str(BASE_DIR.parents[1].parent / "shared" / "data" / "ohlcv"))
 
 EMAIL_BACKEND = os.environ.get("GRIDFLEET_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("GRIDFLEET_FROM_EMAIL", "gridfleet@localhost")

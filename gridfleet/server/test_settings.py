@@ -27,7 +27,7 @@ from gridfleet.server.settings import *  # noqa: E402,F403
 
 if POSTGRES:
     DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "gridfleet", "USER": "postgres",
-                             "HOST": "127.0.0.1", "PORT": "5432", "TEST": {"NAME": "test_gridfleet"}}}
+                             "HOST": "127.0.0.1", "PORT": "5432", "TEST": {"NAME": f"test_gridfleet_{os.getpid()}"}}}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 CELERY_TASK_ALWAYS_EAGER = True

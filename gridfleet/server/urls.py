@@ -13,4 +13,6 @@ urlpatterns = [
     path("api/v1/", include("gridfleet.server.bots.urls")),
     path("api/v1/", include("gridfleet.server.trading.urls")),
     path("api/v1/", include("gridfleet.server.analytics.urls")),
+    path("api/v1/", include("gridfleet.server.realtime.urls")),
+    path("", include("gridfleet.server.web")),  # the built web UI (last: it never matches api/, ws/, static/)
 ]
