@@ -6,6 +6,6 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 if [ "$#" -eq 0 ]; then
-    set -- demo
+    set -- serve
 fi
 exec "$ROOT/.venv/bin/gridfleet" "$@"
