@@ -179,7 +179,7 @@ def change_config(bot: Bot, config: Any, user: Any, *, dry_run: bool = False, no
 
 ACTIONS = ("start", "pause", "resume", "stop")
 _ALLOWED_FROM: dict[str, tuple[str, ...]] = {
-    "start": (BotStatus.CREATED, BotStatus.STOPPED, BotStatus.ERROR),
+    "start": (BotStatus.CREATED, BotStatus.ERROR),  # a stopped bot is finished (its log ends with the stop)
     "pause": (BotStatus.RUNNING,),
     "resume": (BotStatus.PAUSED,),
     "stop": (BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.ERROR),
@@ -198,6 +198,8 @@ def run_action(bot: Bot, name: str, *, cancel_orders: bool = True, sell_all: boo
     """
     if name not in ACTIONS:
         raise BotOperationError(f"unknown action {name!r}", status=400)
+    if name == "start" and bot.status == BotStatus.STOPPED:
+        raise BotOperationError("this bot was stopped for good; create a new bot (same config) to trade again")
     if bot.status not in _ALLOWED_FROM[name]:
         raise BotOperationError(f"cannot {name} a bot that is {bot.status}")
     if name == "start" and bot.mode == "live" and bot.exchange_account_id is None:
