@@ -12,19 +12,19 @@ import pytest
 from gridfleet.backtest.data import Candles, load_candles
 from gridfleet.backtest.runner import run_backtest
 from gridfleet.engine.config import GridConfig, parse_config
-from gridfleet.exchanges.base import Balance, ExchangeAdapter, OrderInfo, PriceUpdate, TradeInfo
+from gridfleet.exchanges.base import PriceUpdate
 from gridfleet.exchanges.paper import PaperExchange
-from gridfleet.markets import MarketRules
 from gridfleet.runtime.bot import BotRunner
 from gridfleet.runtime.host import BotHost
 from gridfleet.runtime.store import SqliteStore
+from tests.price_only_venue import PriceOnlyVenue
 
 
 def _d(x: float) -> Decimal:
     return Decimal(repr(float(x)))
 
 
-class CandlePathSource(ExchangeAdapter):
+class CandlePathSource(PriceOnlyVenue):
     """A read-only venue whose trades are the backtester's candle path points (then it goes quiet)."""
 
     id = "candles"
@@ -41,8 +41,6 @@ class CandlePathSource(ExchangeAdapter):
             out.extend(PriceUpdate(self.symbol, _d(p), t) for p in path)
         return out
 
-    async def market(self, symbol: str) -> MarketRules:
-        return MarketRules.unrestricted(symbol)
 
     async def fetch_price(self, symbol: str) -> PriceUpdate:
         return PriceUpdate(symbol, _d(self.candles.open[0]), int(self.candles.open_time[0]))
@@ -52,31 +50,6 @@ class CandlePathSource(ExchangeAdapter):
             yield update
         self.done.set()
         await asyncio.Event().wait()
-
-    async def fetch_balances(self) -> dict[str, Balance]:
-        raise NotImplementedError
-
-    async def create_order(self, symbol, order) -> OrderInfo:  # type: ignore[no-untyped-def]
-        raise NotImplementedError
-
-    async def cancel_order(self, symbol: str, client_id: str) -> OrderInfo | None:
-        raise NotImplementedError
-
-    async def fetch_order(self, symbol: str, client_id: str) -> OrderInfo | None:
-        raise NotImplementedError
-
-    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
-        raise NotImplementedError
-
-    async def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
-        raise NotImplementedError
-
-    async def watch_my_trades(self, symbol: str) -> AsyncIterator[TradeInfo]:  # type: ignore[override]
-        await asyncio.Event().wait()
-        yield  # pragma: no cover
-
-    async def close(self) -> None:
-        return None
 
 
 async def _paper_fills(config: GridConfig, candles: Candles, state: Path) -> list[tuple]:

@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-from gridfleet.engine.types import PlaceOrder
-from gridfleet.exchanges.base import Balance, ExchangeAdapter, OrderInfo, PriceUpdate, TradeInfo
-from gridfleet.markets import MarketRules
+from gridfleet.exchanges.base import PriceUpdate
+from tests.price_only_venue import PriceOnlyVenue
 
 GRID: dict[str, Any] = {"symbol": "BTC/USDT", "grid": {"type": "arithmetic", "lower": "90", "upper": "110",
                                                         "levels": 11},
@@ -24,7 +23,7 @@ def zigzag(n: int = 6) -> list[Decimal]:
     return out
 
 
-class ScriptedPrices(ExchangeAdapter):
+class ScriptedPrices(PriceOnlyVenue):
     """A read-only venue that yields a fixed list of prices, then goes quiet (sets ``done``)."""
 
     id = "scripted"
@@ -33,9 +32,6 @@ class ScriptedPrices(ExchangeAdapter):
         self.prices, self.symbol, self.delay = prices, symbol, delay
         self.done = asyncio.Event()
         self.start_price = prices[0]
-
-    async def market(self, symbol: str) -> MarketRules:
-        return MarketRules.unrestricted(symbol)
 
     async def fetch_price(self, symbol: str) -> PriceUpdate:
         return PriceUpdate(symbol, self.start_price, 1_000)
@@ -47,28 +43,3 @@ class ScriptedPrices(ExchangeAdapter):
             yield PriceUpdate(symbol, price, 2_000 + i * 1_000)
         self.done.set()
         await asyncio.Event().wait()
-
-    async def fetch_balances(self) -> dict[str, Balance]:
-        raise NotImplementedError
-
-    async def create_order(self, symbol: str, order: PlaceOrder) -> OrderInfo:
-        raise NotImplementedError
-
-    async def cancel_order(self, symbol: str, client_id: str) -> OrderInfo | None:
-        raise NotImplementedError
-
-    async def fetch_order(self, symbol: str, client_id: str) -> OrderInfo | None:
-        raise NotImplementedError
-
-    async def fetch_open_orders(self, symbol: str) -> list[OrderInfo]:
-        raise NotImplementedError
-
-    async def fetch_my_trades(self, symbol: str, since: int | None = None) -> list[TradeInfo]:
-        raise NotImplementedError
-
-    async def watch_my_trades(self, symbol: str) -> AsyncIterator[TradeInfo]:  # type: ignore[override]
-        await asyncio.Event().wait()
-        yield  # pragma: no cover
-
-    async def close(self) -> None:
-        return None
