@@ -596,7 +596,7 @@ class GridStrategy(Strategy):
             index = self._orders.pop(cancel.client_id, None)
             self._retired[cancel.client_id] = index if same_layout else None
         self.config, self.layers, self.reserve = config, layers, reserve
-        self.prices = level_prices(config.grid, self.market)
+        self.prices = [lay.buy_price for lay in layers] + [layers[-1].sell_level_price]  # the plan's levels
         self._orders = {lay.client_id: lay.index for lay in layers if lay.client_id is not None}
         self.risk = RiskEngine(list(config.risk))
         self.wants_candles = self.risk.needs_candles or bool(config.risk)
