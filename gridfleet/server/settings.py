@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "gridfleet.server.trading",
     "gridfleet.server.analytics",
     "gridfleet.server.realtime",
+    "gridfleet.server.billing",
+    "gridfleet.server.fees",
 ]
 
 MIDDLEWARE = [

@@ -14,5 +14,7 @@ urlpatterns = [
     path("api/v1/", include("gridfleet.server.trading.urls")),
     path("api/v1/", include("gridfleet.server.analytics.urls")),
     path("api/v1/", include("gridfleet.server.realtime.urls")),
+    path("api/v1/", include("gridfleet.server.billing.urls")),
+    path("api/v1/", include("gridfleet.server.fees.urls")),
     path("", include("gridfleet.server.web")),  # the built web UI (last: it never matches api/, ws/, static/)
 ]

@@ -50,7 +50,7 @@ API = "/api/v1/"
 # Collections anonymous callers may read (none so far): add a path here, relative to /api/v1/, to make one public.
 PUBLIC_GET: set[str] = set()
 # Paths with their own rules, tested explicitly below (prefixes, relative to /api/v1/).
-EXPLICIT = ("auth/", "users/", "agents/")
+EXPLICIT = ("auth/", "users/", "agents/", "billing/")  # billing: tests/server/billing, tests/server/fees
 # Models whose rows are personal work (not fleet objects): only the owner is sure to read them; an admin or an agent
 # may or may not (both are acceptable, and anything else still follows the rules).
 PERSONAL = {"realtime.Notification", "analytics.BacktestJob"}
