@@ -28,6 +28,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from gridfleet.server.users import refresh_cookie
 from gridfleet.server.users.models import Role, User
 from gridfleet.server.users.permissions import IsAdminRole, IsAgentOrAdmin
 from gridfleet.server.users.serializers import (
@@ -93,14 +94,23 @@ class RegisterView(generics.CreateAPIView):  # type: ignore[type-arg]
 
 @extend_schema(tags=AUTH, summary="Log in: a JWT access and refresh token pair (throttled per IP and username)")
 class LoginView(TokenObtainPairView):
-    """Exchange username and password for tokens."""
+    """Exchange username and password for tokens (browser mode: the refresh token goes into an HttpOnly cookie)."""
 
     throttle_classes = [LoginRateThrottle]
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Log in; in browser mode move the refresh token from the body into the cookie."""
+        return refresh_cookie.move_to_cookie(request, super().post(request, *args, **kwargs))
 
 
 @extend_schema(tags=AUTH, summary="A new access token (and a rotated refresh token; the old one is blacklisted)")
 class RefreshView(TokenRefreshView):
-    """Refresh the tokens."""
+    """Refresh the tokens; in browser mode the refresh token is read from and rotated into the cookie."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Refresh from the body, or from the cookie in browser mode."""
+        refresh_cookie.fill_from_cookie(request)
+        return refresh_cookie.move_to_cookie(request, super().post(request, *args, **kwargs))
 
 
 @extend_schema(tags=AUTH, summary="Log out: blacklist a refresh token", request=LogoutSerializer,
@@ -112,14 +122,19 @@ class LogoutView(APIView):
     authentication_classes: list[Any] = []
 
     def post(self, request: Request) -> Response:
-        """Blacklist the given refresh token."""
+        """Blacklist the given refresh token (or, in browser mode, the cookie's) and clear the cookie."""
+        refresh_cookie.fill_from_cookie(request)
         serializer = LogoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             RefreshToken(serializer.validated_data["refresh"]).blacklist()
         except TokenError as exc:
-            return Response({"refresh": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        return _detail("Logged out.")
+            response = Response({"refresh": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        else:
+            response = _detail("Logged out.")
+        if refresh_cookie.browser_mode(request):
+            refresh_cookie.clear(response)
+        return response
 
 
 @extend_schema_view(
