@@ -6,11 +6,13 @@ takes its limiter from a :class:`RateLimiterRegistry` keyed by ``(exchange_id, a
 all the bots of a process draw from one bucket, and a 429 seen by one bot makes *all* of them wait
 (:meth:`RateLimiter.back_off`).
 
-**One process only.** :class:`TokenBucket` lives in memory. A deployment that runs several worker processes
-against the same venue from the same IP must plug in a limiter shared across processes: a Redis-backed
-implementation of the :class:`RateLimiter` protocol (e.g. a Lua script doing the same arithmetic on a Redis hash,
-with Redis ``TIME`` as the clock), installed with :meth:`RateLimiterRegistry.set` at start-up. Two in-memory
-buckets in two processes each allow the full rate, so together they exceed it.
+**One process only.** :class:`TokenBucket` lives in memory: two in-memory buckets in two processes each allow
+the full rate, so together they exceed it. A deployment that runs several processes against the same venue from
+the same IP uses :class:`gridfleet.exchanges.redis_ratelimit.RedisTokenBucket` (the same arithmetic in a Lua
+script on a Redis hash, Redis ``TIME`` as the clock): :func:`~gridfleet.exchanges.redis_ratelimit.
+install_redis_rate_limits` sets a :meth:`RateLimiterRegistry.use_backend` so that every limiter the registry
+creates is a Redis bucket of the rate the adapter asked for (``gridfleet serve`` with ``REDIS_URL`` and
+``gridfleet worker`` do this at start-up).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["DEFAULT_REGISTRY", "RateLimiter", "RateLimiterRegistry", "TokenBucket", "shared_limiter"]
+__all__ = ["DEFAULT_REGISTRY", "Backend", "RateLimiter", "RateLimiterRegistry", "TokenBucket", "shared_limiter"]
 
 
 @runtime_checkable
@@ -129,6 +131,10 @@ class TokenBucket:
         return f"TokenBucket(capacity={self.capacity:g}, window={self.window:g}s)"
 
 
+Backend = Callable[[str, "str | None", RateLimiter], RateLimiter]
+"""Builds the limiter of ``(exchange_id, api_url)`` from the in-memory bucket the adapter asked for."""
+
+
 class RateLimiterRegistry:
     """Rate limiters by ``(exchange_id, api_url or "default")``: one per venue endpoint (and IP) in a process.
 
@@ -137,6 +143,8 @@ class RateLimiterRegistry:
 
     def __init__(self) -> None:
         self._limiters: dict[tuple[str, str], RateLimiter] = {}
+        self._origin: dict[tuple[str, str], tuple[str, str | None]] = {}
+        self._backend: Backend | None = None
 
     @staticmethod
     def key(exchange_id: str, api_url: str | None = None) -> tuple[str, str]:
@@ -158,16 +166,30 @@ class RateLimiterRegistry:
         limiter = self._limiters.get(key)
         if limiter is None:
             limiter = factory() if factory is not None else TokenBucket.per_second(10.0)
+            if self._backend is not None:
+                limiter = self._backend(exchange_id, api_url, limiter)
             self._limiters[key] = limiter
+            self._origin[key] = (exchange_id, api_url)
         return limiter
+
+    def use_backend(self, backend: Backend | None) -> None:
+        """Build every limiter through ``backend(exchange_id, api_url, in_memory_bucket)`` from now on (e.g. a
+        Redis bucket shared by all processes); limiters already made are rebuilt the same way. None: in-memory."""
+        self._backend = backend
+        if backend is None:
+            return
+        for key, limiter in list(self._limiters.items()):
+            exchange_id, api_url = self._origin.get(key, key)
+            self._limiters[key] = backend(exchange_id, api_url, limiter)
 
     def set(self, exchange_id: str, api_url: str | None, limiter: RateLimiter) -> None:
         """Install ``limiter`` for this venue endpoint (e.g. a Redis-backed one at server start)."""
         self._limiters[self.key(exchange_id, api_url)] = limiter
 
     def clear(self) -> None:
-        """Forget every limiter."""
+        """Forget every limiter (the backend stays)."""
         self._limiters.clear()
+        self._origin.clear()
 
 
 DEFAULT_REGISTRY = RateLimiterRegistry()

@@ -80,7 +80,7 @@ BacktestCreateSerializer._declared_fields["from"] = serializers.CharField(
 BacktestCreateSerializer._declared_fields["to"] = serializers.CharField(
     required=False, allow_null=True, allow_blank=True, help_text="exclusive end: ISO-8601 (naive = UTC) or Unix ms")
 
-_LIGHT_DROP = ("equity_curve", "levels", "per_level_profit")
+_LIGHT_DROP = ("equity_curve", "levels", "per_level_profit", "fills", "events")
 
 
 class BacktestJobSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -91,7 +91,7 @@ class BacktestJobSerializer(serializers.ModelSerializer):  # type: ignore[type-a
 
     class Meta:
         model = BacktestJob
-        fields = ["id", "status", "config", "data", "start_ms", "end_ms", "summary", "error", "created_at",
+        fields = ["id", "owner", "status", "config", "data", "start_ms", "end_ms", "summary", "error", "created_at",
                   "started_at", "finished_at"]
         read_only_fields = fields
 
@@ -105,6 +105,19 @@ class BacktestJobListSerializer(BacktestJobSerializer):
         if isinstance(out.get("summary"), dict):
             out["summary"] = {k: v for k, v in out["summary"].items() if k not in _LIGHT_DROP}
         return out
+
+
+class DatasetSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A candle file of the server's data directory (pass ``file`` as ``data.file`` of a backtest)."""
+
+    file = serializers.CharField()
+    exchange = serializers.CharField(allow_null=True)
+    market = serializers.CharField(allow_null=True, help_text="spot, …")
+    symbol = serializers.CharField(allow_null=True, help_text="BASE/QUOTE")
+    timeframe = serializers.CharField(allow_null=True, help_text="1m, 5m, 1h, 1d…")
+    start = serializers.DateField(allow_null=True, help_text="first day (UTC)")
+    end = serializers.DateField(allow_null=True, help_text="last day (UTC)")
+    size_bytes = serializers.IntegerField()
 
 
 class BacktestQueuedSerializer(serializers.Serializer):  # type: ignore[type-arg]

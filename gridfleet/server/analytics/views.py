@@ -6,14 +6,17 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gridfleet.server.analytics import compute
 from gridfleet.server.analytics.backtests import dispatch
+from gridfleet.server.analytics.datasets import list_datasets
 from gridfleet.server.analytics.models import BacktestJob
 from gridfleet.server.analytics.serializers import (
     BacktestCreateSerializer,
@@ -21,6 +24,7 @@ from gridfleet.server.analytics.serializers import (
     BacktestJobSerializer,
     BacktestQueuedSerializer,
     BotAnalyticsSerializer,
+    DatasetSerializer,
     UserAnalyticsSerializer,
 )
 from gridfleet.server.bots.models import Bot
@@ -66,7 +70,11 @@ class MyAnalyticsView(APIView):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="Your backtest jobs (newest first)", tags=["backtests"]),
+    list=extend_schema(
+        summary="Backtest jobs in your scope (newest first): yours; an agent's clients' too; all for admins",
+        tags=["backtests"],
+        parameters=[OpenApiParameter("owner", int, description="only this user's jobs"),
+                    OpenApiParameter("mine", bool, description="only your own jobs")]),
     retrieve=extend_schema(summary="One backtest job (poll until status is done or failed)", tags=["backtests"]),
     create=extend_schema(
         summary="Queue a backtest", request=BacktestCreateSerializer, tags=["backtests"],
@@ -80,10 +88,21 @@ class BacktestJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[BacktestJob]:
-        """Only the caller's jobs (admins too: backtests are personal)."""
+        """The jobs in the caller's scope (``users/permissions.py``): a user's own, an agent's own and its
+        clients' (read-only: there are no writes on a job), an admin's all; ``?owner=<id>`` / ``?mine=1`` narrow."""
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return BacktestJob.objects.none()
-        return BacktestJob.objects.filter(owner=self.request.user).order_by("-id")  # type: ignore[misc]
+        jobs = scope_queryset(BacktestJob.objects.all(), self.request.user)  # type: ignore[arg-type]
+        if self.action == "list":
+            params = self.request.query_params
+            owner = params.get("owner", "").strip()
+            if owner:
+                if not owner.isdigit():
+                    raise ValidationError({"owner": ["must be a user id"]})
+                jobs = jobs.filter(owner_id=int(owner))
+            if params.get("mine", "").lower() in {"1", "true", "yes"}:
+                jobs = jobs.filter(owner=self.request.user)
+        return jobs.order_by("-id")
 
     def get_serializer_class(self) -> Any:
         """The create, list and detail shapes."""
@@ -103,3 +122,10 @@ class BacktestJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.
         dispatch(job)
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"{request.path.rstrip('/')}/{job.pk}/"})
+
+    @extend_schema(summary="Candle files a backtest can use (symbol, timeframe, date range from the file name)",
+                   responses=DatasetSerializer(many=True), tags=["backtests"])
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def datasets(self, request: Request) -> Response:
+        """Return the candle files of the server's data directory (``file`` goes into ``data.file``)."""
+        return Response(list_datasets())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gridfleet.engine.strategy import available_strategies
@@ -103,17 +104,43 @@ class BotSerializer(serializers.ModelSerializer[Bot]):
         return attrs
 
 
+class ConfigChangeRowSerializer(serializers.Serializer[Any]):
+    """One changed config value, ready for a diff table."""
+
+    path = serializers.CharField(help_text='dotted path, e.g. "grid.lower" or "layers" (lists compare whole)')
+    kind = serializers.ChoiceField(choices=["changed", "added", "removed"])
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+def diff_rows(diff: Any) -> list[dict[str, Any]]:
+    """Return a stored ``{"a.b": {"old", "new", "added"?, "removed"?}}`` diff as sorted rows for a table."""
+    rows = []
+    for path, change in sorted((diff or {}).items()):
+        if not isinstance(change, dict):
+            continue
+        kind = "added" if change.get("added") else "removed" if change.get("removed") else "changed"
+        rows.append({"path": path, "kind": kind, "old": change.get("old"), "new": change.get("new")})
+    return rows
+
+
 class ConfigSnapshotSerializer(serializers.ModelSerializer[ConfigSnapshot]):
-    """An immutable config version: who changed what, when."""
+    """An immutable config version: who changed what, when (``changes``: the diff as rows)."""
 
     created_by = serializers.PrimaryKeyRelatedField(read_only=True)
     created_by_username = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    changes = serializers.SerializerMethodField()
 
     class Meta:
         model = ConfigSnapshot
-        fields = ["id", "bot", "version", "config", "diff", "created_by", "created_by_username", "created_at",
-                  "note"]
+        fields = ["id", "bot", "version", "config", "diff", "changes", "created_by", "created_by_username",
+                  "created_at", "note"]
         read_only_fields = fields
+
+    @extend_schema_field(ConfigChangeRowSerializer(many=True))
+    def get_changes(self, snapshot: ConfigSnapshot) -> list[dict[str, Any]]:
+        """Return the diff against the previous version as rows (path, kind, old, new)."""
+        return diff_rows(snapshot.diff)
 
 
 class BotErrorSerializer(serializers.Serializer[Any]):

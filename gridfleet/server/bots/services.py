@@ -4,7 +4,8 @@
   or raises :class:`ConfigInvalid` with the errors keyed by field path (``grid.lower``, ``risk.0.when``…);
 * :func:`change_config` is the single config-change path: validate, diff, store an immutable
   :class:`ConfigSnapshot` and push the config to the runtime when the bot runs;
-* :func:`run_action` drives the bot through the :class:`RuntimeService` (start/pause/resume/stop).
+* :func:`run_action` drives the bot through the :class:`RuntimeService` (start/pause/resume/stop); starting a
+  stopped bot begins a new run (``gridfleet.server.trading.runs``): fresh runtime id and log, current config.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def change_config(bot: Bot, config: Any, user: Any, *, dry_run: bool = False, no
 
 ACTIONS = ("start", "pause", "resume", "stop")
 _ALLOWED_FROM: dict[str, tuple[str, ...]] = {
-    "start": (BotStatus.CREATED, BotStatus.ERROR),  # a stopped bot is finished (its log ends with the stop)
+    "start": (BotStatus.CREATED, BotStatus.ERROR, BotStatus.STOPPED),  # after a stop: a new run
     "pause": (BotStatus.RUNNING,),
     "resume": (BotStatus.PAUSED,),
     "stop": (BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.ERROR),
@@ -191,15 +192,14 @@ _RESULT_STATUS = {"start": BotStatus.RUNNING, "pause": BotStatus.PAUSED, "resume
 def run_action(bot: Bot, name: str, *, cancel_orders: bool = True, sell_all: bool = False) -> Bot:
     """Run a lifecycle action through the runtime and record the new status; raise :class:`BotOperationError`.
 
-    The expected status is claimed first with a compare-and-set (two concurrent starts cannot both pass), then
-    the runtime is called *without* any lock held (it writes with its own connection). The runtime may record a
-    different outcome itself (e.g. ``error`` or ``paused`` on start): what it wrote wins. When the runtime raises
+    The expected status is claimed first with a compare-and-set (two concurrent starts cannot both pass; a start
+    after a stop begins the new run in the same transaction), then the runtime is called *without* any lock held
+    (it writes with its own connection). The runtime may record a different outcome itself (e.g. ``error`` or
+    ``paused`` on start): what it wrote wins. When the runtime raises
     without recording anything, the previous status is restored.
     """
     if name not in ACTIONS:
         raise BotOperationError(f"unknown action {name!r}", status=400)
-    if name == "start" and bot.status == BotStatus.STOPPED:
-        raise BotOperationError("this bot was stopped for good; create a new bot (same config) to trade again")
     if bot.status not in _ALLOWED_FROM[name]:
         raise BotOperationError(f"cannot {name} a bot that is {bot.status}")
     if name == "start" and bot.mode == "live" and bot.exchange_account_id is None:
@@ -210,8 +210,12 @@ def run_action(bot: Bot, name: str, *, cancel_orders: bool = True, sell_all: boo
         raise BotOperationError(str(exc), status=503) from None
     previous = (bot.status, bot.status_message)
     expected = _RESULT_STATUS[name]
-    claimed = Bot.objects.filter(pk=bot.pk, status__in=_ALLOWED_FROM[name]).update(
-        status=expected, status_message="", updated_at=timezone.now())
+    with transaction.atomic():
+        claimed = Bot.objects.filter(pk=bot.pk, status__in=_ALLOWED_FROM[name]).update(
+            status=expected, status_message="", updated_at=timezone.now())
+        if claimed and name == "start" and (previous[0] == BotStatus.STOPPED or _run_finished(bot)):
+            # only the caller whose claim won gets here, and the new run exists before anyone sees the status
+            _begin_new_run(bot)
     if not claimed:
         bot.refresh_from_db()
         raise BotOperationError(f"cannot {name} a bot that is {bot.status}")
@@ -230,4 +234,42 @@ def run_action(bot: Bot, name: str, *, cancel_orders: bool = True, sell_all: boo
         raise BotOperationError(f"{name} failed: {exc}", status=502) from exc
     bot.refresh_from_db()
     logger.info("bot %s: %s -> %s", bot.pk, name, bot.status)
+    if name == "stop" and bot.status == BotStatus.STOPPED:
+        _end_run(bot)
+        _settle_on_stop(bot)
     return bot
+
+
+def _run_finished(bot: Bot) -> bool:
+    from gridfleet.server.trading.runs import run_finished
+
+    return run_finished(bot)
+
+
+def _begin_new_run(bot: Bot) -> None:
+    """A start after a stop: run n + 1 with a fresh runtime id and log and the bot's current config."""
+    from gridfleet.server.trading.runs import begin_new_run
+
+    run = begin_new_run(bot)
+    logger.info("bot %s: run %s begins (runtime id %s)", bot.pk, run.number, run.runtime_id)
+
+
+def _end_run(bot: Bot) -> None:
+    from gridfleet.server.trading.runs import end_run
+
+    try:
+        end_run(bot)
+    except Exception:  # bookkeeping only: the stop itself succeeded
+        logger.exception("bot %s: end of run not recorded", bot.pk)
+
+
+def _settle_on_stop(bot: Bot) -> None:
+    """Final profit-share settlement of a stopped bot (the fees app); a failure is logged, never raised."""
+    try:
+        from gridfleet.server.fees.services import settle_on_stop
+    except ImportError:
+        return
+    try:
+        settle_on_stop(bot)
+    except Exception:
+        logger.exception("bot %s: settlement on stop failed (the next scheduled settlement retries it)", bot.pk)

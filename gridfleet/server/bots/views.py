@@ -41,6 +41,7 @@ from gridfleet.server.bots.services import (
     merge_patch,
     run_action,
 )
+from gridfleet.server.bots.state import BotStateSerializer, bot_state
 from gridfleet.server.users.permissions import OwnerWritePermission, can_modify, scope_queryset
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,13 @@ class BotViewSet(viewsets.ModelViewSet[Bot]):
         bot = self.get_object()
         snapshots = bot.snapshots.select_related("created_by").order_by("version")
         return Response(ConfigSnapshotSerializer(snapshots, many=True).data)
+
+    @extend_schema(summary="Live state: price, open orders, layers (trailing triggers), position, PnL, level profit",
+                   responses=BotStateSerializer, tags=["bots"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def state(self, request: Request, pk: str | None = None) -> Response:
+        """Return the bot's state from the in-process runtime when it runs here, else from the database."""
+        return Response(bot_state(self.get_object()))
 
     @extend_schema(summary="Run one action on many bots; per-bot results, never all-or-nothing",
                    request=BatchSerializer, responses=BatchResponseSerializer, tags=["bots"])

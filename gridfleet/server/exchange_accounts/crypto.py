@@ -74,5 +74,34 @@ def rotate_keys() -> int:
                         ) from None
             account.save(update_fields=[*ENCRYPTED_FIELDS, "updated_at"])
             count += 1
-    logger.info("re-encrypted the credentials of %d exchange accounts with the newest key", count)
+        secrets = _rotate_other_secrets(multi)
+    logger.info("re-encrypted the credentials of %d exchange accounts (and %d other secrets) with the newest key",
+                count, secrets)
+    return count
+
+
+# other apps' Fernet-encrypted fields, re-encrypted by rotate_keys too: model label -> fields
+OTHER_ENCRYPTED = {"realtime.WebhookSecret": ("secret_enc", "previous_enc")}
+
+
+def _rotate_other_secrets(multi: MultiFernet) -> int:
+    from django.apps import apps
+
+    count = 0
+    for label, fields in OTHER_ENCRYPTED.items():
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        for row in model.objects.select_for_update().order_by("pk"):
+            for field in fields:
+                token = getattr(row, field)
+                if token:
+                    try:
+                        setattr(row, field, multi.rotate(token.encode()).decode())
+                    except InvalidToken:
+                        raise DecryptionError(f"{label} {row.pk}: {field} cannot be decrypted with the configured "
+                                              "keys") from None
+            row.save(update_fields=list(fields))
+            count += 1
     return count

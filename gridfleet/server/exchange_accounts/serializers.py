@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from gridfleet.server.exchange_accounts.models import ExchangeAccount
+from gridfleet.server.exchange_accounts.url_policy import ApiUrlError, check_api_url
 
 
 def known_exchanges() -> list[str]:
@@ -27,6 +28,9 @@ class ExchangeAccountSerializer(serializers.ModelSerializer[ExchangeAccount]):
                                      style={"input_type": "password"},
                                      help_text="API passphrase (OKX and a few others)")
     api_key_masked = serializers.CharField(source="api_key_hint", read_only=True)
+    api_url = serializers.URLField(required=False, allow_blank=True, max_length=200, help_text=(
+        "Point the account at another endpoint (e.g. the local fake exchange). Admins may set any http(s) URL; "
+        "others only one allowed by GRIDFLEET_API_URL_ALLOW (by default loopback on the embedded server)."))
     owner = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -51,6 +55,17 @@ class ExchangeAccountSerializer(serializers.ModelSerializer[ExchangeAccount]):
         if account is not None and value != account.exchange and account.bots.exists():
             raise serializers.ValidationError("bots use this account: its exchange cannot change")
         return value
+
+    def validate_api_url(self, value: str) -> str:
+        """Only admins may set any URL; others only what ``GRIDFLEET_API_URL_ALLOW`` allows (see url_policy)."""
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        account: ExchangeAccount | None = self.instance  # type: ignore[assignment]
+        try:
+            return check_api_url(value or "", is_admin=bool(user is not None and getattr(user, "is_admin_role", False)),
+                                 current=account.api_url if account is not None else "")
+        except ApiUrlError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """On update, new credentials come as a pair (api_key with secret)."""

@@ -6,6 +6,10 @@ thread pool, so the caller never waits for SMTP or a slow endpoint. The webhook 
 3 times (after 1, 2, 4 s × ``REALTIME_WEBHOOK_BACKOFF``) on network errors, 429 and 5xx; 4xx are not retried.
 Failures are logged, never raised.
 
+Every webhook is signed (HMAC-SHA256 over ``"<timestamp>." + body`` with the user's webhook secret, headers
+``X-Gridfleet-Timestamp``, ``X-Gridfleet-Signature``, ``X-Gridfleet-Delivery``; see ``webhook_signing.py`` and
+docs/realtime.md). The secrets are read when the alert is raised, so the background thread needs no database.
+
 Webhook URLs must be http(s); unless ``REALTIME_WEBHOOK_ALLOW_PRIVATE`` (default: ``DEBUG`` or tests) they must
 resolve to public addresses only (no loopback, private, link-local or reserved targets) and redirects are not
 followed, so a user cannot make the server call its own internal services.
@@ -20,6 +24,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +35,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from gridfleet.server.realtime.models import Notification
 from gridfleet.server.realtime.notify import publish
+from gridfleet.server.realtime.webhook_signing import DELIVERY_HEADER, signature_headers, signing_secrets
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,12 @@ def alert(user: Any, kind: str, title: str, body: str = "", data: dict[str, Any]
     if email:
         _submit(_send_email, email, title, body, payload)
     if webhook:
-        _submit(post_webhook, webhook, {"type": "notification", "user": user.pk, **payload})
+        try:
+            keys = signing_secrets(user)
+        except Exception:  # never send unsigned: a receiver must be able to trust every delivery
+            log.exception("alerts: no webhook secret for user %s; webhook not sent", user.pk)
+        else:
+            _submit(post_webhook, webhook, {"type": "notification", "user": user.pk, **payload}, keys)
     return n
 
 
@@ -116,20 +127,27 @@ def check_webhook_url(url: str) -> str | None:
     return None
 
 
-def post_webhook(url: str, payload: dict[str, Any]) -> bool:
-    """POST ``payload`` as JSON to ``url``, retrying; return True on a 2xx answer (never raises)."""
+def post_webhook(url: str, payload: dict[str, Any], secrets: list[str] | None = None, *,
+                 retries: int = WEBHOOK_RETRIES) -> bool:
+    """POST ``payload`` as JSON to ``url``, retrying; return True on a 2xx answer (never raises).
+
+    With ``secrets`` (the user's current secret, then the previous one during a rotation's grace period) each
+    attempt is signed afresh: ``X-Gridfleet-Timestamp`` and ``X-Gridfleet-Signature: v1=<hex>[,v1=<hex>]``.
+    """
     refused = check_webhook_url(url)
     if refused:
         log.warning("alerts: webhook %s refused: %s", url, refused)
         return False
     body = json.dumps(payload, cls=DjangoJSONEncoder).encode()
     backoff = float(getattr(settings, "REALTIME_WEBHOOK_BACKOFF", 1.0))
-    for attempt in range(WEBHOOK_RETRIES + 1):
+    delivery = uuid.uuid4().hex
+    for attempt in range(retries + 1):
         if attempt:
             time.sleep(backoff * 2 ** (attempt - 1))
         request = urllib.request.Request(url, data=body, method="POST", headers={
             "Content-Type": "application/json", "User-Agent": "gridfleet-webhook/1",
-            "X-Gridfleet-Event": str(payload.get("kind", ""))})
+            "X-Gridfleet-Event": str(payload.get("kind", "")), DELIVERY_HEADER: delivery,
+            **signature_headers(secrets or [], body)})
         try:
             with _opener.open(request, timeout=WEBHOOK_TIMEOUT) as response:
                 status = response.status
@@ -144,5 +162,5 @@ def post_webhook(url: str, payload: dict[str, Any]) -> bool:
             log.warning("alerts: webhook %s answered %d; not retried", url, status)
             return False
         log.warning("alerts: webhook %s attempt %d answered %d", url, attempt + 1, status)
-    log.error("alerts: webhook %s failed after %d attempts", url, WEBHOOK_RETRIES + 1)
+    log.error("alerts: webhook %s failed after %d attempts", url, retries + 1)
     return False

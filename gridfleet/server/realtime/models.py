@@ -24,3 +24,22 @@ class Notification(models.Model):
     def __str__(self) -> str:
         """Return the title."""
         return self.title
+
+
+class WebhookSecret(models.Model):
+    """A user's webhook signing secret (Fernet-encrypted at rest); after a rotation the previous secret keeps
+    signing too until ``previous_expires_at``, so receivers can switch without losing deliveries."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="webhook_secret")
+    secret_enc = models.TextField()
+    previous_enc = models.TextField(blank=True, default="")
+    previous_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        """Return whose secret this is (never the secret)."""
+        return f"webhook secret of user {self.user_id}"
+
+    __repr__ = __str__

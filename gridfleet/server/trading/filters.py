@@ -13,7 +13,7 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
-from gridfleet.server.trading.models import Fill, JournalEntry, Order
+from gridfleet.server.trading.models import BotRun, Fill, JournalEntry, Order
 
 
 def parse_time_ms(value: str | int) -> int:
@@ -43,7 +43,8 @@ class TimeField(forms.CharField):
         try:
             return parse_time_ms(text)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            # the message echoes the input: pass it as a param so django-filter's "%" formatting leaves it alone
+            raise forms.ValidationError("%(reason)s", params={"reason": str(exc)}) from None
 
 
 class TimeFilter(django_filters.Filter):
@@ -90,6 +91,7 @@ def _with_range(cls: type[django_filters.FilterSet], field: str, as_datetime: bo
 
 class _BotSymbolSide(django_filters.FilterSet):
     bot = django_filters.NumberFilter(field_name="bot_id", help_text="bot id")
+    run = django_filters.NumberFilter(field_name="run", help_text="run number of the bot (1, 2, …)")
     symbol = django_filters.CharFilter(field_name="symbol", lookup_expr="iexact", help_text="e.g. ETH/USDT")
     side = CSVCharFilter(field_name="side", help_text="buy, sell (comma-separated for several)")
 
@@ -116,6 +118,7 @@ class JournalFilter(django_filters.FilterSet):
     """Filters of ``/events/``."""
 
     bot = django_filters.NumberFilter(field_name="bot_id", help_text="bot id")
+    run = django_filters.NumberFilter(field_name="run", help_text="run number of the bot (1, 2, …)")
     kind = CSVCharFilter(field_name="kind", help_text="comma-separated kinds, e.g. warning,risk")
     symbol = django_filters.CharFilter(field_name="bot__symbol", lookup_expr="iexact", help_text="the bot's symbol")
 
@@ -127,3 +130,13 @@ class JournalFilter(django_filters.FilterSet):
 _with_range(OrderFilter, "created_at", as_datetime=True)
 _with_range(FillFilter, "ts")
 _with_range(JournalFilter, "ts")
+
+
+class BotRunFilter(django_filters.FilterSet):
+    """Filters of ``/bot-runs/``."""
+
+    bot = django_filters.NumberFilter(field_name="bot_id", help_text="bot id")
+
+    class Meta:
+        model = BotRun
+        fields: list[str] = []

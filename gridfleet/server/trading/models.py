@@ -3,6 +3,11 @@
 The runtime's :class:`gridfleet.runtime.store.BotStore` contract: an append-only event log per bot (replayed on
 restart), orders (PENDING before they are sent), fills keyed by the venue's trade id, and a journal of
 corrections, warnings and risk alerts. ``bot_runtime_id`` is ``Bot.runtime_id``.
+
+A bot may run several times: each start after a stop is a new :class:`BotRun` with its own runtime id (the
+client-id prefix at the venue) and its own log; ``Bot.runtime_id`` is the current run's. Every record carries its
+``run`` number, so a run's replay and reconcile only ever see that run, while the bot's history (orders, fills,
+journal, equity) spans all runs.
 """
 
 from __future__ import annotations
@@ -10,23 +15,44 @@ from __future__ import annotations
 from django.db import models
 
 
+class BotRun(models.Model):
+    """One run of a bot, from a start to its stop: its runtime id and the config it started with."""
+
+    bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField()
+    runtime_id = models.CharField(max_length=16, unique=True)
+    config = models.JSONField(default=dict)
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bot", "number"]
+        constraints = [models.UniqueConstraint(fields=["bot", "number"], name="unique_run_number_per_bot")]
+
+    def __str__(self) -> str:
+        """Return ``bot #pk run n (runtime id)``."""
+        return f"bot #{self.bot_id} run {self.number} ({self.runtime_id})"
+
+
 class BotEventLog(models.Model):
     """One strategy input (start, tick, fill, update, config, command, candle, stop), in order."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="event_log")
+    run = models.PositiveIntegerField(default=1)
     kind = models.CharField(max_length=16)
     ts = models.BigIntegerField()
     payload = models.JSONField()
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["bot", "id"])]
+        indexes = [models.Index(fields=["bot", "id"]), models.Index(fields=["bot", "run", "id"])]
 
 
 class Order(models.Model):
     """An order of a bot, tracked from intent to final state."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="orders")
+    run = models.PositiveIntegerField(default=1)
     client_id = models.CharField(max_length=40, unique=True)
     symbol = models.CharField(max_length=32)
     side = models.CharField(max_length=4)
@@ -51,6 +77,7 @@ class Fill(models.Model):
     """One execution of one of a bot's orders; unique per (bot, venue trade id)."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="fills")
+    run = models.PositiveIntegerField(default=1)
     trade_id = models.CharField(max_length=80)
     client_id = models.CharField(max_length=40)
     symbol = models.CharField(max_length=32)
@@ -73,6 +100,7 @@ class JournalEntry(models.Model):
     """A bot event for people: corrections, warnings, risk alerts, state changes (not replayed)."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="journal")
+    run = models.PositiveIntegerField(default=1)
     ts = models.BigIntegerField()
     kind = models.CharField(max_length=16)
     message = models.TextField()
@@ -87,6 +115,7 @@ class EquitySnapshot(models.Model):
     """A bot's equity and PnL at one moment (taken periodically by Celery beat)."""
 
     bot = models.ForeignKey("bots.Bot", on_delete=models.CASCADE, related_name="equity_snapshots")
+    run = models.PositiveIntegerField(default=1)
     ts = models.BigIntegerField()
     price = models.DecimalField(max_digits=38, decimal_places=18)
     equity = models.DecimalField(max_digits=38, decimal_places=18)

@@ -44,6 +44,8 @@ from gridfleet.server.trading.store import DjangoBotStore
 log = logging.getLogger("gridfleet.server.runtime")
 T = TypeVar("T")
 
+STOPPED_RUN_MESSAGE = "this run was stopped (its log ends with a stop); start the bot again to begin a new run"
+
 #: builds the venue of a bot; the default is :func:`build_venue`
 VenueFactory = Callable[[Bot, "HostedBots"], ExchangeAdapter]
 
@@ -349,11 +351,11 @@ class ServerRuntime:
             set_status(bot_id, BotStatus.ERROR, f"start failed: {type(exc).__name__}: {exc}")
             raise
         if runner.state == "stopped":
-            # the log ends with a stop: the runtime has no "start again after stop" input yet
+            # this run's log ends with a stop: replaying it never trades again (e.g. a crash between the stop and
+            # its status). Starting the bot through the API begins a new run (trading/runs.py); resuming never does.
             self.hosted.unhost(bot_id)
-            message = "this bot was stopped for good (its log ends with a stop); clone it to trade again"
-            set_status(bot_id, BotStatus.STOPPED, message)
-            raise RuntimeError(message)
+            set_status(bot_id, BotStatus.STOPPED, STOPPED_RUN_MESSAGE)
+            raise RuntimeError(STOPPED_RUN_MESSAGE)
         if runner.state == "error":
             set_status(bot_id, BotStatus.ERROR, runner.error)
         else:

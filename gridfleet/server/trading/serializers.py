@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gridfleet.server.trading.exports import decimal_str, ms_iso
-from gridfleet.server.trading.models import Fill, JournalEntry, Order
+from gridfleet.server.trading.models import BotRun, Fill, JournalEntry, Order
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -51,7 +51,7 @@ class OrderSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = Order
         fields = ["id", "bot", "client_id", "exchange_id", "symbol", "side", "type", "price", "amount", "filled",
-                  "status", "level", "tag", "reason", "created_at", "updated_at"]
+                  "status", "level", "tag", "reason", "created_at", "updated_at", "run"]
         read_only_fields = fields
 
 
@@ -66,7 +66,7 @@ class FillSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = Fill
         fields = ["id", "bot", "trade_id", "client_id", "symbol", "side", "price", "amount", "fee", "fee_currency",
-                  "ts", "time", "is_maker", "order_complete"]
+                  "ts", "time", "is_maker", "order_complete", "run"]
         read_only_fields = fields
 
 
@@ -77,7 +77,7 @@ class JournalEntrySerializer(serializers.ModelSerializer):  # type: ignore[type-
 
     class Meta:
         model = JournalEntry
-        fields = ["id", "bot", "ts", "time", "kind", "message", "data"]
+        fields = ["id", "bot", "ts", "time", "kind", "message", "data", "run"]
         read_only_fields = fields
 
 
@@ -97,3 +97,12 @@ class PositionSerializer(serializers.Serializer):  # type: ignore[type-arg]
     fills = serializers.IntegerField()
     last_fill_ts = serializers.IntegerField(allow_null=True)
     snapshot_ts = serializers.IntegerField(allow_null=True)
+
+
+class BotRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """One run of a bot: a start after a stop begins a new run (fresh runtime id and log, the config then)."""
+
+    class Meta:
+        model = BotRun
+        fields = ["id", "bot", "number", "runtime_id", "config", "started_at", "ended_at"]
+        read_only_fields = fields

@@ -9,7 +9,9 @@ Same semantics as :class:`gridfleet.runtime.store.SqliteStore`:
   time anyway (the runner's lock in-process, the bot's lease across workers);
 * a fill is unique per (bot, venue trade id) (a database constraint): a duplicate returns False and writes
   nothing;
-* bots are keyed by ``Bot.runtime_id`` (the client-id prefix at the venue).
+* bots are keyed by runtime id (the client-id prefix at the venue): the runtime id of one :class:`BotRun`
+  (``Bot.runtime_id`` is the current run's); every read (events, orders, fills, journal) is limited to that run
+  and every row written carries its run number, so a new run never replays or reconciles an earlier one.
 
 The runtime calls the store synchronously from its asyncio loop, where Django refuses ORM calls
 (``SynchronousOnlyOperation``). Calls made from a thread with a running event loop are therefore executed on one
@@ -71,7 +73,8 @@ class DjangoBotStore:
     def __init__(self, *, owner_for_new_bots: Any = None, publish: bool = True) -> None:
         """``owner_for_new_bots``: a user; when given, ``ensure_bot`` creates unknown bots (tests, tools)."""
         self.owner_for_new_bots = owner_for_new_bots
-        self._bots: dict[str, tuple[int, int]] = {}  # runtime id -> (pk, owner pk)
+        self._bots: dict[str, tuple[int, int, int]] = {}  # runtime id -> (pk, owner pk, run number)
+        self._runtime_ids: dict[tuple[int, int], str] = {}  # (pk, run number) -> runtime id
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
         self._notify_mod = _notify_module() if publish else None
@@ -107,14 +110,36 @@ class DjangoBotStore:
             executor.shutdown(wait=True)
 
     # ------------------------------------------------------------------ helpers
-    def _bot(self, bot_id: str) -> tuple[int, int]:
+    def _bot(self, bot_id: str) -> tuple[int, int, int]:
+        """Return (bot pk, owner pk, run number) of a runtime id (immutable, so cached)."""
         ids = self._bots.get(bot_id)
         if ids is None:
-            row = Bot.objects.filter(runtime_id=bot_id).values_list("pk", "owner_id").first()
+            row = m.BotRun.objects.filter(runtime_id=bot_id).values_list("bot_id", "bot__owner_id", "number").first()
             if row is None:
-                raise LookupError(f"no bot with runtime id {bot_id!r}")
-            ids = self._bots[bot_id] = (row[0], row[1])
+                bot = Bot.objects.filter(runtime_id=bot_id).first()
+                if bot is None:
+                    raise LookupError(f"no bot with runtime id {bot_id!r}")
+                from gridfleet.server.trading.runs import current_run
+
+                row = (bot.pk, bot.owner_id, current_run(bot).number)
+            ids = self._bots[bot_id] = (row[0], row[1], row[2])
+            self._runtime_ids[(row[0], row[2])] = bot_id
         return ids
+
+    def _runtime_id(self, bot_pk: int, run: int) -> str:
+        """Return the runtime id of run ``run`` of bot ``bot_pk``."""
+        key = (bot_pk, run)
+        rid = self._runtime_ids.get(key)
+        if rid is None:
+            rid = m.BotRun.objects.filter(bot_id=bot_pk, number=run).values_list("runtime_id", flat=True).first()
+            if rid is None:  # a bot from before runs were recorded: its only run
+                rid = Bot.objects.filter(pk=bot_pk).values_list("runtime_id", flat=True).get()
+            self._runtime_ids[key] = rid
+        return rid
+
+    def run_number(self, bot_id: str) -> int:
+        """Return the run number of a runtime id."""
+        return self.run(lambda: self._bot(bot_id)[2])
 
     def _notify(self, mapper: str, *args: Any) -> None:
         """Publish to the realtime layer (best effort: it never breaks the runtime)."""
@@ -141,12 +166,14 @@ class DjangoBotStore:
     def ensure_bot(self, bot_id: str, *, strategy: str, symbol: str, exchange: str, config: dict[str, Any]) -> bool:
         """Return True when the bot exists; create it only when the store has ``owner_for_new_bots``."""
         def go() -> bool:
-            if Bot.objects.filter(runtime_id=bot_id).exists():
+            if m.BotRun.objects.filter(runtime_id=bot_id).exists() or Bot.objects.filter(runtime_id=bot_id).exists():
+                self._bot(bot_id)  # records run 1 of a bot that never ran
                 return True
             if self.owner_for_new_bots is None:
                 raise LookupError(f"no bot with runtime id {bot_id!r} (bots are created through the API)")
             Bot.objects.create(owner=self.owner_for_new_bots, name=bot_id, strategy=strategy, symbol=symbol,
                                exchange=exchange, config=config, runtime_id=bot_id)
+            self._bot(bot_id)
             return False
         return self.run(go)
 
@@ -170,16 +197,16 @@ class DjangoBotStore:
                fill: Fill | None = None, symbol: str = "") -> bool:
         """Append one event with its consequences atomically; False when ``fill`` was already recorded."""
         def go() -> bool:
-            pk, _ = self._bot(bot_id)
+            pk, _, run = self._bot(bot_id)
             fill_row: m.Fill | None = None
             try:
                 with transaction.atomic():
                     if fill is not None and m.Fill.objects.filter(bot_id=pk, trade_id=fill.trade_id).exists():
                         return False
-                    event = m.BotEventLog.objects.create(bot_id=pk, kind=kind, ts=ts, payload=payload)
+                    event = m.BotEventLog.objects.create(bot_id=pk, run=run, kind=kind, ts=ts, payload=payload)
                     if fill is not None:
                         fill_row = m.Fill.objects.create(
-                            bot_id=pk, trade_id=fill.trade_id, client_id=fill.client_id, symbol=symbol,
+                            bot_id=pk, run=run, trade_id=fill.trade_id, client_id=fill.client_id, symbol=symbol,
                             side=fill.side.value, price=fill.price, amount=fill.amount, fee=fill.fee,
                             fee_currency=fill.fee_currency, ts=fill.timestamp, is_maker=fill.is_maker,
                             order_complete=fill.order_complete, event=event)
@@ -193,7 +220,7 @@ class DjangoBotStore:
                             order.save(update_fields=["filled", "status", "updated_at"])
                     if new_orders:
                         m.Order.objects.bulk_create(
-                            [m.Order(bot_id=pk, client_id=o.client_id, symbol=symbol, side=o.side.value,
+                            [m.Order(bot_id=pk, run=run, client_id=o.client_id, symbol=symbol, side=o.side.value,
                                      type=o.type.value, amount=o.amount, price=o.price, level=o.level, tag=o.tag,
                                      status="pending") for o in new_orders],
                             ignore_conflicts=True)
@@ -212,8 +239,9 @@ class DjangoBotStore:
     def events(self, bot_id: str) -> list[StoredEvent]:
         """Return the bot's event log, oldest first."""
         def go() -> list[StoredEvent]:
-            pk, _ = self._bot(bot_id)
-            rows = m.BotEventLog.objects.filter(bot_id=pk).order_by("id").values_list("id", "kind", "ts", "payload")
+            pk, _, run = self._bot(bot_id)
+            rows = m.BotEventLog.objects.filter(bot_id=pk, run=run).order_by("id").values_list(
+                "id", "kind", "ts", "payload")
             return [StoredEvent(r[0], bot_id, r[1], r[2], r[3]) for r in rows]
         return self.run(go)
 
@@ -221,8 +249,8 @@ class DjangoBotStore:
     def orders(self, bot_id: str, *, live_only: bool = False) -> list[StoredOrder]:
         """Return the bot's orders in creation order (only those still to watch with ``live_only``)."""
         def go() -> list[StoredOrder]:
-            pk, _ = self._bot(bot_id)
-            qs = m.Order.objects.filter(bot_id=pk)
+            pk, _, run = self._bot(bot_id)
+            qs = m.Order.objects.filter(bot_id=pk, run=run)
             if live_only:
                 qs = qs.filter(status__in=LIVE)
             return [self._stored(o, bot_id) for o in qs.order_by("id")]
@@ -231,8 +259,8 @@ class DjangoBotStore:
     def order(self, client_id: str) -> StoredOrder | None:
         """Return one order by client id."""
         def go() -> StoredOrder | None:
-            o = m.Order.objects.filter(client_id=client_id).select_related("bot").first()
-            return None if o is None else self._stored(o, o.bot.runtime_id)
+            o = m.Order.objects.filter(client_id=client_id).first()
+            return None if o is None else self._stored(o, self._runtime_id(o.bot_id, o.run))
         return self.run(go)
 
     def update_order(self, client_id: str, *, status: str | None = None, exchange_id: str | None = None,
@@ -251,14 +279,14 @@ class DjangoBotStore:
     def fills(self, bot_id: str) -> list[Fill]:
         """Return the bot's fills, oldest first."""
         def go() -> list[Fill]:
-            pk, _ = self._bot(bot_id)
-            return [self._fill(f) for f in m.Fill.objects.filter(bot_id=pk).order_by("id")]
+            pk, _, run = self._bot(bot_id)
+            return [self._fill(f) for f in m.Fill.objects.filter(bot_id=pk, run=run).order_by("id")]
         return self.run(go)
 
     def has_fill(self, bot_id: str, trade_id: str) -> bool:
         """Return True when that trade is recorded for the bot."""
         def go() -> bool:
-            pk, _ = self._bot(bot_id)
+            pk = self._bot(bot_id)[0]  # venue trade ids are unique: a trade of any run counts
             return m.Fill.objects.filter(bot_id=pk, trade_id=trade_id).exists()
         return self.run(go)
 
@@ -266,17 +294,19 @@ class DjangoBotStore:
     def log(self, bot_id: str, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
         """Record a journal line (corrections, warnings, risk alerts); not replayed."""
         def go() -> None:
-            pk, _ = self._bot(bot_id)
+            pk, _, run = self._bot(bot_id)
             ts = _now_ms()
             clean = json.loads(json.dumps(data or {}, default=str))
-            entry = m.JournalEntry.objects.create(bot_id=pk, ts=ts, kind=kind[:16], message=message, data=clean)
+            entry = m.JournalEntry.objects.create(bot_id=pk, run=run, ts=ts, kind=kind[:16], message=message,
+                                                  data=clean)
             self._notify("publish_journal", entry)
         self.run(go)
 
     def journal(self, bot_id: str, limit: int = 100) -> list[tuple[int, str, str]]:
         """Return recent journal lines (ts, kind, message), newest last."""
         def go() -> list[tuple[int, str, str]]:
-            pk, _ = self._bot(bot_id)
-            rows = m.JournalEntry.objects.filter(bot_id=pk).order_by("-id").values_list("ts", "kind", "message")
+            pk, _, run = self._bot(bot_id)
+            rows = m.JournalEntry.objects.filter(bot_id=pk, run=run).order_by("-id").values_list(
+                "ts", "kind", "message")
             return [(r[0], r[1], r[2]) for r in reversed(rows[:limit])]
         return self.run(go)

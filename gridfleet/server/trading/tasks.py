@@ -9,7 +9,8 @@
   status running (a worker claims it within one renew interval); command / apply_config / stop are sent as
   :func:`bot_control` tasks to the queue of the worker holding the bot's lease; status is read from the cache,
   where every worker publishes its bots' status each interval.
-* :func:`take_equity_snapshots` (beat, every minute) writes an :class:`EquitySnapshot` per running bot: the bots
+* :func:`take_equity_snapshots` (beat, every ``GRIDFLEET_SNAPSHOT_EVERY`` s, default 60) writes an
+  :class:`EquitySnapshot` per running bot: the bots
   of this process here, the others by a :func:`snapshot_local` message to each worker holding leases.
   ``gridfleet serve`` (no beat) runs it from a timer thread.
 """
@@ -33,12 +34,14 @@ from gridfleet.server.bots.models import Bot, BotStatus
 from gridfleet.server.celery import app
 from gridfleet.server.trading import leases
 from gridfleet.server.trading.models import BotLease, EquitySnapshot
-from gridfleet.server.trading.runtime import HostedBots, VenueFactory, set_status
+from gridfleet.server.trading.runtime import STOPPED_RUN_MESSAGE, HostedBots, VenueFactory, set_status
 
 log = logging.getLogger("gridfleet.server.worker")
 
 STATUS_KEY = "gridfleet:bot-status:{}"
-BEAT_SCHEDULE = {"gridfleet-equity-snapshots": {"task": "gridfleet.take_equity_snapshots", "schedule": 60.0}}
+SNAPSHOT_EVERY = float(os.environ.get("GRIDFLEET_SNAPSHOT_EVERY", "60"))  # seconds between equity snapshots (beat)
+BEAT_SCHEDULE = {"gridfleet-equity-snapshots": {"task": "gridfleet.take_equity_snapshots",
+                                                "schedule": SNAPSHOT_EVERY}}
 ACTIVE = (BotStatus.RUNNING, BotStatus.PAUSED)
 
 
@@ -103,7 +106,7 @@ class WorkerHost:
         if runner.state == "stopped":  # its log ends with a stop: never claim it again
             self.hosted.unhost(pk)
             self.keeper.drop(pk)
-            set_status(pk, BotStatus.STOPPED, "this bot was stopped for good (its log ends with a stop)")
+            set_status(pk, BotStatus.STOPPED, STOPPED_RUN_MESSAGE)
         elif runner.state == "error":
             set_status(pk, BotStatus.ERROR, runner.error)
 
@@ -191,7 +194,7 @@ def bot_control(bot_pk: int, op: str, args: dict[str, Any]) -> str:
     return "ok"
 
 
-def _snapshot(pk: int, runner: BotRunner, ts: int) -> EquitySnapshot | None:
+def _snapshot(pk: int, runner: BotRunner, ts: int, run: int = 1) -> EquitySnapshot | None:
     if runner.strategy is None:
         return None
     info = runner.strategy.status()
@@ -200,17 +203,25 @@ def _snapshot(pk: int, runner: BotRunner, ts: int) -> EquitySnapshot | None:
     portfolio = getattr(runner.strategy, "portfolio", None)
     quote_flow = getattr(portfolio, "quote_flow", Decimal(0))
     initial = Decimal(str(getattr(runner.config, "investment", None) or 0))
-    return EquitySnapshot(bot_id=pk, ts=ts, price=price, equity=initial + quote_flow + base * price,
+    return EquitySnapshot(bot_id=pk, run=run, ts=ts, price=price, equity=initial + quote_flow + base * price,
                           grid_profit=Decimal(str(info.get("grid_profit", "0"))),
                           realized_pnl=Decimal(str(info.get("realized_pnl", "0"))),
                           unrealized_pnl=Decimal(str(info.get("unrealized_pnl", "0"))), base=base,
                           quote_flow=quote_flow)
 
 
+def _run_of(hosted: HostedBots, runner: BotRunner) -> int:
+    try:
+        return hosted.store.run_number(runner.bot_id)
+    except LookupError:
+        return 1
+
+
 def snapshot_hosted(hosted: HostedBots) -> int:
     """Write one equity snapshot per bot hosted by ``hosted``; return how many."""
     ts = int(time.time() * 1000)
-    rows = [s for pk, r in list(hosted.runners.items()) if (s := _snapshot(pk, r, ts)) is not None]
+    rows = [s for pk, r in list(hosted.runners.items())
+            if (s := _snapshot(pk, r, ts, _run_of(hosted, r))) is not None]
     EquitySnapshot.objects.bulk_create(rows)
     try:
         from gridfleet.server.realtime.notify import publish_pnl

@@ -1,4 +1,4 @@
-"""API routes of this app: /orders/, /fills/, /events/ (journal), /positions/."""
+"""API routes of this app: /orders/, /fills/, /events/ (journal), /positions/, /bot-runs/."""
 
 from __future__ import annotations
 
@@ -12,5 +12,6 @@ router.register("orders", views.OrderViewSet, basename="order")
 router.register("fills", views.FillViewSet, basename="fill")
 router.register("events", views.JournalEntryViewSet, basename="journal-event")
 router.register("positions", views.PositionViewSet, basename="position")
+router.register("bot-runs", views.BotRunViewSet, basename="bot-run")
 
 urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]

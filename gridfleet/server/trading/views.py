@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,8 +23,10 @@ from gridfleet.server.analytics.compute import bot_fills, latest_snapshots, posi
 from gridfleet.server.bots.models import Bot
 from gridfleet.server.trading import exports
 from gridfleet.server.trading.exports import Column
-from gridfleet.server.trading.filters import FillFilter, JournalFilter, OrderFilter
+from gridfleet.server.trading.filters import BotRunFilter, FillFilter, JournalFilter, OrderFilter
+from gridfleet.server.trading.models import BotRun
 from gridfleet.server.trading.serializers import (
+    BotRunSerializer,
     FillSerializer,
     JournalEntrySerializer,
     OrderSerializer,
@@ -170,3 +172,20 @@ class PositionViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
 
 
 __all__ = ["FillViewSet", "JournalEntryViewSet", "OrderViewSet", "PositionViewSet"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Runs of the bots (a start after a stop begins a new run); ?bot= one bot's",
+                       tags=["trading"]),
+)
+class BotRunViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """Each run of a bot: number, runtime id (client-id prefix), the config it started with, start and end."""
+
+    serializer_class = BotRunSerializer
+    filterset_class = BotRunFilter
+    ordering_fields = ["id", "number", "started_at"]
+    ordering = ["bot", "number"]
+
+    def get_queryset(self) -> QuerySet[BotRun]:
+        """The runs of the bots in the caller's scope."""
+        return scope_queryset(BotRun.objects.all(), self.request.user, "bot__owner")  # type: ignore[arg-type]

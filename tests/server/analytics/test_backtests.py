@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,16 +124,6 @@ def test_bad_data_file_fails_the_job(data_dir: Path, client_api: APIClient,
     job = client_api.get(f"/api/v1/backtests/{response.json()['id']}/").json()
     assert job["status"] == "failed" and job["error"].startswith(f"{ETH_FILE}: no candles in window")
     assert "\n" not in job["error"] and str(data_dir) not in job["error"]
-
-
-def test_jobs_are_private(client_user: User, api_for: Callable[[User | None], APIClient], agent_user: User,
-                          admin_user: User) -> None:
-    job = BacktestJob.objects.create(owner=client_user, config=CONFIG, data={"file": ETH_FILE})
-    assert api_for(client_user).get(f"/api/v1/backtests/{job.pk}/").status_code == 200
-    for other in (agent_user, admin_user):
-        assert api_for(other).get(f"/api/v1/backtests/{job.pk}/").status_code == 404
-        assert api_for(other).get("/api/v1/backtests/").json()["count"] == 0
-    assert api_for(None).get("/api/v1/backtests/").status_code == 401
 
 
 def test_dispatch_mode() -> None:

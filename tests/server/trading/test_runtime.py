@@ -184,12 +184,14 @@ def test_workers_share_bots_and_take_over_a_dead_workers_bots(owner: User, monke
     assert m.BotLease.objects.filter(worker="w2").count() == 0  # released on a clean shutdown
 
 
-def test_starting_a_stopped_bot_again_is_refused_clearly(runtime: ServerRuntime, owner: User) -> None:
+def test_the_runtime_never_replays_a_stopped_run_into_trading(runtime: ServerRuntime, owner: User) -> None:
+    # the runtime alone (resume after a crash between the stop and its status) refuses; the API's start begins a
+    # new run instead (tests/server/trading/test_restart_runs.py)
     bot = _bot(owner)
     runtime.start(bot.pk)
     runtime.stop(bot.pk)
-    with pytest.raises(RuntimeError, match="stopped for good"):
+    with pytest.raises(RuntimeError, match="start the bot again to begin a new run"):
         runtime.start(bot.pk)
     bot.refresh_from_db()
-    assert bot.status == BotStatus.STOPPED and "clone" in bot.status_message
+    assert bot.status == BotStatus.STOPPED and "new run" in bot.status_message
     assert runtime.status(bot.pk) is None
