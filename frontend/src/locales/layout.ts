@@ -1,0 +1,31 @@
+// The app shell: header, menu, error pages. Namespace: `layout`.
+export default {
+  en: {
+    language: 'Language',
+    notifications: 'Notifications',
+    markAllRead: 'Mark all read',
+    viewAll: 'View all',
+    noNotifications: 'No notifications',
+    logout: 'Log out',
+    expandMenu: 'Expand menu',
+    collapseMenu: 'Collapse menu',
+    backHome: 'Back to dashboard',
+    realtime: { open: 'Live', connecting: 'Connecting…', offline: 'Offline' },
+    forbidden: { title: 'No permission', text: 'Your role cannot open this page.' },
+    notFound: { title: 'Page not found', text: 'The page you asked for does not exist.' },
+  },
+  zh: {
+    language: '语言',
+    notifications: '通知',
+    markAllRead: '全部已读',
+    viewAll: '查看全部',
+    noNotifications: '暂无通知',
+    logout: '退出登录',
+    expandMenu: '展开菜单',
+    collapseMenu: '收起菜单',
+    backHome: '返回仪表盘',
+    realtime: { open: '实时', connecting: '连接中…', offline: '离线' },
+    forbidden: { title: '没有权限', text: '您的角色无法访问此页面。' },
+    notFound: { title: '页面不存在', text: '您访问的页面不存在。' },
+  },
+}

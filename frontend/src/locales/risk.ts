@@ -1,0 +1,73 @@
+// Risk page: templates, rules, the condition tree builder. Namespace: `risk`.
+export default {
+  en: {
+    title: 'Risk',
+    newTemplate: 'New template', templates: 'Templates', noTemplates: 'No templates yet', shared: 'shared',
+    duplicate: 'Duplicate', apply: 'Apply', readOnlyShared: 'A shared template: only admins can change it. Duplicate it to make your own.',
+    name: 'Template name', description: 'Description', shareLabel: 'Share with everyone', noRules: 'No rules: add one',
+    addRule: 'Add rule', json: 'Rules as JSON', applyTitle: 'Apply “{name}”',
+    applyHelp: 'Sets the bots’ risk rules to this template (a new config version; running bots apply it live).',
+    toBots: 'Bots', toGroup: 'A group', pickBots: 'Choose bots', pickGroup: 'Choose a group',
+    newName: 'New template', copySuffix: '(copy)',
+    rule: {
+      name: 'Rule name', action: 'Action', scope: 'Scope', scopeHelp: 'Global: the whole bot. Per layer: the rule is evaluated for each layer, with level_price set to that layer.',
+      scopeGlobal: 'Global', scopeAllLayers: 'Every layer', scopeLayers: 'Listed layers', layers: 'Layers',
+      cooldown: 'Cooldown (s)', cooldownHelp: 'Seconds before the rule may fire again', once: 'Once',
+      onceHelp: 'Fire at most once', when: 'When', defaultName: 'Rule',
+    },
+    tree: {
+      not: 'NOT', and: 'AND', or: 'OR', allHint: 'all of these are true', anyHint: 'any of these is true',
+      addCondition: 'Condition', addGroup: 'Group', negate: 'NOT', unnegate: 'Remove NOT', wrap: 'Group with…',
+      metric: 'Metric', indicator: 'Indicator', number: 'Number', period: 'Period',
+    },
+    metrics: {
+      price: 'Price', lower: 'Grid lower', upper: 'Grid upper', position_amount: 'Position (base)',
+      position_notional: 'Position value', avg_entry_price: 'Avg entry price', avg_price_deviation_pct: 'Price vs avg entry %',
+      realized_pnl: 'Realized PnL', unrealized_pnl: 'Unrealized PnL', total_pnl: 'Total PnL', equity: 'Equity',
+      peak_equity: 'Peak equity', drawdown_pct: 'Drawdown %', range_position_pct: 'Position in range %',
+      level_price: 'Layer price',
+    },
+    ops: { lt: '<', le: '≤', gt: '>', ge: '≥', eq: '=', ne: '≠', crosses_above: 'crosses above', crosses_below: 'crosses below' },
+    indicators: { ma: 'MA', ema: 'EMA', rsi: 'RSI', atr: 'ATR', boll: 'Bollinger' },
+    bands: { upper: 'Upper', middle: 'Middle', lower: 'Lower' },
+    actions: {
+      alert: 'Alert', stop_buying: 'Stop buying', pause: 'Pause', stop: 'Stop', stop_and_sell: 'Stop and sell',
+      take_profit: 'Take profit',
+    },
+  },
+  zh: {
+    title: '风控',
+    newTemplate: '新建模板', templates: '模板', noTemplates: '暂无模板', shared: '共享',
+    duplicate: '复制', apply: '应用', readOnlyShared: '共享模板仅管理员可修改。复制后可创建自己的模板。',
+    name: '模板名称', description: '说明', shareLabel: '共享给所有人', noRules: '暂无规则：请添加',
+    addRule: '添加规则', json: '规则 JSON', applyTitle: '应用“{name}”',
+    applyHelp: '将机器人的风控规则设为此模板（生成新配置版本；运行中的机器人实时生效）。',
+    toBots: '机器人', toGroup: '分组', pickBots: '选择机器人', pickGroup: '选择分组',
+    newName: '新模板', copySuffix: '（副本）',
+    rule: {
+      name: '规则名称', action: '动作', scope: '范围', scopeHelp: '全局：整个机器人。按层：对每一层分别判断，level_price 为该层价格。',
+      scopeGlobal: '全局', scopeAllLayers: '每一层', scopeLayers: '指定层', layers: '层',
+      cooldown: '冷却（秒）', cooldownHelp: '规则再次触发前需等待的秒数', once: '仅一次',
+      onceHelp: '最多触发一次', when: '条件', defaultName: '规则',
+    },
+    tree: {
+      not: '非', and: '且', or: '或', allHint: '以下全部成立', anyHint: '以下任一成立',
+      addCondition: '条件', addGroup: '条件组', negate: '取反', unnegate: '取消取反', wrap: '组合…',
+      metric: '指标值', indicator: '技术指标', number: '数值', period: '周期',
+    },
+    metrics: {
+      price: '价格', lower: '网格下限', upper: '网格上限', position_amount: '持仓（基础币）',
+      position_notional: '持仓价值', avg_entry_price: '持仓均价', avg_price_deviation_pct: '价格偏离均价 %',
+      realized_pnl: '已实现盈亏', unrealized_pnl: '未实现盈亏', total_pnl: '总盈亏', equity: '权益',
+      peak_equity: '权益峰值', drawdown_pct: '回撤 %', range_position_pct: '区间内位置 %',
+      level_price: '层价格',
+    },
+    ops: { lt: '<', le: '≤', gt: '>', ge: '≥', eq: '=', ne: '≠', crosses_above: '上穿', crosses_below: '下穿' },
+    indicators: { ma: 'MA', ema: 'EMA', rsi: 'RSI', atr: 'ATR', boll: '布林带' },
+    bands: { upper: '上轨', middle: '中轨', lower: '下轨' },
+    actions: {
+      alert: '提醒', stop_buying: '停止买入', pause: '暂停', stop: '停止', stop_and_sell: '停止并卖出',
+      take_profit: '止盈',
+    },
+  },
+}
