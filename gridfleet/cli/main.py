@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import time
 from decimal import Decimal
@@ -15,11 +14,11 @@ import yaml
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gridfleet.cli import fake_exchange_cmd, run_cmd, serve_cmd
+from gridfleet.cli import billing_cmd, fake_exchange_cmd, run_cmd, serve_cmd
 from gridfleet.cli.common import console, fail, friendly_errors, load_config_file, load_market
 from gridfleet.engine.config import GridConfig, config_to_dict
-from gridfleet.engine.levels import level_prices, nearest_level, order_quantity
-from gridfleet.markets import OrderRuleViolation
+from gridfleet.engine.levels import level_prices
+from gridfleet.engine.preview import preview_grid
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="gridfleet: fleets of crypto grid trading bots.")
 grid_app = typer.Typer(no_args_is_help=True, help="Inspect grid layouts.")
@@ -28,6 +27,7 @@ risk_app = typer.Typer(no_args_is_help=True, help="Risk rule templates.")
 app.add_typer(grid_app, name="grid")
 app.add_typer(config_app, name="config")
 app.add_typer(risk_app, name="risk")
+app.add_typer(billing_cmd.app, name="billing")
 run_cmd.register(app)
 fake_exchange_cmd.register(app)
 serve_cmd.register(app)
@@ -81,52 +81,20 @@ def _short(value: Decimal) -> str:
 
 
 def build_preview(cfg: GridConfig, prices: list[Decimal], p0: Decimal, market: Any) -> dict[str, Any]:
-    """Return the starting layout of ``cfg`` at ``p0`` (levels, sides, quantities, warnings)."""
-    qty = order_quantity(cfg, prices, p0, market)
-    gap = nearest_level(prices, p0)
-    rows: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    sells = Decimal(0)
-    buys_value = Decimal(0)
-    for k, p in enumerate(prices):
-        layer = cfg.layer(k if k < gap else k - 1)
-        q = layer.qty if layer is not None and layer.qty is not None else qty
-        enabled = layer is None or layer.enabled
-        note = ""
-        if k == gap:
-            side, q_shown, note = "empty", None, "nearest the start price"
-        elif k < gap:
-            side, q_shown = ("buy" if enabled else "off"), q
-            buys_value += p * q if enabled else 0
-        else:
-            side, q_shown = "sell", q
-            sells += q
-        if q_shown is not None and market is not None:
-            try:
-                market.check_order(q_shown, p)
-            except OrderRuleViolation as exc:
-                note = f"refused by the exchange: {exc.code}"
-                warnings.append(f"level {k} at {p}: {exc}")
-        rows.append({"level": k, "price": p, "side": side, "qty": q_shown,
-                     "value": (p * q_shown).quantize(Decimal("0.01")) if q_shown else None, "note": note})
-    fee = max(cfg.fees.maker, cfg.fees.taker)
-    spacing = min((b / a - 1) for a, b in itertools.pairwise(prices))
-    if spacing <= 2 * fee:
-        warnings.append(f"levels are {spacing * 100:.3f}% apart, not more than the round-trip fee "
-                        f"{2 * fee * 100:.3f}%: every grid trade would lose money")
-    elif spacing <= 4 * fee:
-        warnings.append(f"levels are only {spacing * 100:.3f}% apart: fees ({2 * fee * 100:.3f}% a round trip) "
-                        "eat most of each grid profit")
-    if not prices[0] <= p0 <= prices[-1]:
-        warnings.append(f"start price {p0} is outside the grid range {prices[0]}..{prices[-1]}")
-    quote_needed = (buys_value + sells * p0) * (1 + fee)
-    if cfg.investment is not None and cfg.qty_per_order is not None and quote_needed > cfg.investment:
-        warnings.append(f"investment {cfg.investment} is below the {quote_needed:.2f} this layout needs")
+    """Return the starting layout of ``cfg`` at ``p0`` (levels, sides, quantities, warnings) for the table.
+
+    The computation is :func:`gridfleet.engine.preview.preview_grid` (shared with the server's preview endpoint).
+    """
+    preview = preview_grid(cfg, p0, market)
+    rows = [{"level": r.level, "price": r.price, "side": r.side, "qty": r.qty,
+             "value": r.notional.quantize(Decimal("0.01")) if r.notional is not None else None, "note": r.note}
+            for r in preview.levels]
     return {
-        "symbol": cfg.symbol, "base": cfg.symbol.split("/")[0], "quote": cfg.symbol.split("/")[1],
-        "start_price": p0, "empty_level_index": gap, "qty_per_order": qty, "initial_market_buy": sells,
-        "quote_needed": quote_needed.quantize(Decimal("0.01")), "min_spacing_pct": spacing * 100,
-        "levels": rows, "warnings": warnings,
+        "symbol": preview.symbol, "base": preview.base, "quote": preview.quote, "start_price": p0,
+        "empty_level_index": preview.empty_level, "qty_per_order": preview.qty_per_order,
+        "initial_market_buy": preview.base_for_sells, "quote_needed": preview.total_quote.quantize(Decimal("0.01")),
+        "min_spacing_pct": preview.min_spacing_pct, "levels": rows,
+        "warnings": [w.message for w in preview.warnings],
     }
 
 

@@ -6,7 +6,9 @@ SIGTERM / Ctrl-C stop it cleanly: bots stop being hosted (their orders stay on t
 next start).
 
 ``worker``: a Celery worker process (thread pool; queues ``celery`` and ``gridfleet.worker.<name>``) that also
-hosts bots under leases (:func:`gridfleet.server.trading.tasks.run_worker_host`). ``beat``: Celery beat with the
+hosts bots under leases (:func:`gridfleet.server.trading.tasks.run_worker_host`). ``serve`` and ``worker`` both
+fail the backtest jobs a dead process left ``running`` (heartbeats, ``analytics/backtests.py``) at start and
+periodically. ``beat``: Celery beat with the
 equity-snapshot schedule. Both need ``DATABASE_URL`` and ``REDIS_URL``.
 """
 
@@ -71,21 +73,52 @@ def _ensure_admin(username: str | None, password: str | None) -> tuple[Any, str]
     return user, generated
 
 
-def _snapshot_timer(every: float, stop: threading.Event) -> threading.Thread:
-    """Take equity snapshots of the in-process bots every ``every`` seconds (serve has no beat)."""
+def _periodic(name: str, every: float, job: str, stop: threading.Event) -> threading.Thread:
+    """Call ``job`` (``"module:function"``) every ``every`` seconds until ``stop`` (serve has no Celery beat)."""
     def loop() -> None:
         close_old_connections = _mod("django.db").close_old_connections
-        snapshot_local = _mod("gridfleet.server.trading.tasks").snapshot_local
+        module, function = job.split(":")
+        call = getattr(_mod(module), function)
         while not stop.wait(every):
             try:
-                snapshot_local()
+                call()
             except Exception:
-                logging.getLogger("gridfleet.server").exception("equity snapshots failed")
+                logging.getLogger("gridfleet.server").exception("%s failed", name)
             finally:
                 close_old_connections()
-    thread = threading.Thread(target=loop, name="gridfleet-snapshots", daemon=True)
+    thread = threading.Thread(target=loop, name=f"gridfleet-{name}", daemon=True)
     thread.start()
     return thread
+
+
+def _billing_pass() -> None:
+    """Settle the last completed billing period (idempotent per bot and period) and re-check the balance guard."""
+    _mod("gridfleet.server.fees.services").run_settlement()
+    _mod("gridfleet.server.fees.guard").check_all()
+
+
+def _shared_rate_limits() -> None:
+    """With ``REDIS_URL``, every exchange rate limiter of this process is a token bucket in Redis shared with the
+    other processes (``gridfleet.exchanges.redis_ratelimit``); without it, in-process buckets."""
+    url = os.environ.get("REDIS_URL", "")
+    if url and os.environ.get("GRIDFLEET_SHARED_RATE_LIMITS", "1") != "0":
+        from gridfleet.exchanges.redis_ratelimit import install_redis_rate_limits
+
+        install_redis_rate_limits(url)
+
+
+def _recover_backtests(stop: threading.Event) -> None:
+    """Fail the backtest jobs a dead process left running (re-dispatch orphaned queued ones in thread mode), then
+    keep sweeping until ``stop`` (``gridfleet.server.analytics.backtests``)."""
+    backtests = _mod("gridfleet.server.analytics.backtests")
+    try:
+        recovered = backtests.recover_at_start()
+    except Exception:  # never keeps the server from starting; the periodic sweep retries
+        logging.getLogger("gridfleet.server").exception("backtest recovery at start failed")
+    else:
+        if recovered["failed"]:
+            console.print(f"marked {len(recovered['failed'])} interrupted backtest job(s) failed")
+    backtests.start_recovery_thread(stop)
 
 
 def register(app: typer.Typer) -> None:
@@ -99,6 +132,9 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Resume bots marked running.")] = True,
         reconcile_every: Annotated[float, typer.Option("--reconcile-every", help="Seconds.")] = 15.0,
         snapshot_every: Annotated[float, typer.Option("--snapshot-every", help="Equity snapshot period, s.")] = 60.0,
+        billing_every: Annotated[float, typer.Option(
+            "--billing-every", help="Seconds between billing passes (settle the last period, balance guard).")]
+            = 300.0,
         runtime_kind: Annotated[str, typer.Option(
             "--runtime", help="inprocess: bots run here; workers: bots run in `gridfleet worker` processes.")]
             = "inprocess",
@@ -112,6 +148,7 @@ def register(app: typer.Typer) -> None:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         setup_django()
         prepare_database()
+        _shared_rate_limits()
         server_cls = _mod("daphne.server").Server
         set_runtime = _mod("gridfleet.server.trading.service").set_runtime
         if runtime_kind == "workers":
@@ -120,13 +157,15 @@ def register(app: typer.Typer) -> None:
             runtime = _mod("gridfleet.server.trading.runtime").ServerRuntime(reconcile_every=reconcile_every)
         set_runtime(runtime)
         stop = threading.Event()
+        _recover_backtests(stop)
         try:
             if runtime_kind == "inprocess" and resume:
                 resumed = runtime.resume_all()
                 if resumed:
                     console.print(f"resumed {len(resumed)} bot(s)")
             if runtime_kind == "inprocess":
-                _snapshot_timer(snapshot_every, stop)
+                _periodic("snapshots", snapshot_every, "gridfleet.server.trading.tasks:snapshot_local", stop)
+                _periodic("billing", billing_every, "gridfleet.cli.serve_cmd:_billing_pass", stop)
             application = _mod("gridfleet.server.asgi").application
             console.print(f"gridfleet serving on http://{host}:{port}/ (API /api/v1/, docs /api/docs/, "
                           "websockets /ws/); Ctrl-C stops")
@@ -157,6 +196,9 @@ def register(app: typer.Typer) -> None:
         celery_app = _mod("gridfleet.server.celery").app
         tasks = _mod("gridfleet.server.trading.tasks")
         worker_name = name or tasks.default_worker_name()
+        stop = threading.Event()
+        _recover_backtests(stop)
+        _shared_rate_limits()
         hosting = threading.Thread(target=tasks.run_worker_host, name="gridfleet-host", daemon=True,
                                    kwargs={"worker_name": worker_name, "capacity": capacity, "ttl": ttl,
                                            "renew_every": renew_every})
@@ -166,6 +208,7 @@ def register(app: typer.Typer) -> None:
                                     "--hostname", f"{worker_name}@%h", "--loglevel", "INFO",
                                     "-Q", f"celery,{tasks.worker_queue(worker_name)}"])
         finally:
+            stop.set()
             host = tasks.current_worker_host()
             if host is not None:
                 host.stopping.set()

@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/v1/", include("gridfleet.server.realtime.urls")),
     path("api/v1/", include("gridfleet.server.billing.urls")),
     path("api/v1/", include("gridfleet.server.fees.urls")),
+    path("api/v1/", include("gridfleet.server.market.urls")),
     path("", include("gridfleet.server.web")),  # the built web UI (last: it never matches api/, ws/, static/)
 ]

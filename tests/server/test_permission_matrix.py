@@ -50,10 +50,11 @@ API = "/api/v1/"
 # Collections anonymous callers may read (none so far): add a path here, relative to /api/v1/, to make one public.
 PUBLIC_GET: set[str] = set()
 # Paths with their own rules, tested explicitly below (prefixes, relative to /api/v1/).
-EXPLICIT = ("auth/", "users/", "agents/", "billing/")  # billing: tests/server/billing, tests/server/fees
+EXPLICIT = ("auth/", "users/", "agents/", "billing/",  # billing: tests/server/billing, tests/server/fees
+            "market/")  # market data needs ?symbol= (400 without): tests/server/web_api/test_market_permissions.py
 # Models whose rows are personal work (not fleet objects): only the owner is sure to read them; an admin or an agent
 # may or may not (both are acceptable, and anything else still follows the rules).
-PERSONAL = {"realtime.Notification", "analytics.BacktestJob"}
+PERSONAL = {"realtime.Notification"}
 # Last path segment before a {pk} -> model label, when the view does not say.
 SEGMENT_MODELS = {
     "users": "users.User", "bots": "bots.Bot", "groups": "bots.BotGroup", "risk-templates": "bots.RiskTemplate",

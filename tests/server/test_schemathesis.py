@@ -43,6 +43,11 @@ def test_no_server_errors_on_generated_requests(tmp_path: Path) -> None:
                                      data=json.dumps({"username": "root", "password": "Very-Long-pass-123"}).encode(),
                                      headers={"Content-Type": "application/json"})
         token = json.loads(urllib.request.urlopen(req, timeout=10).read())["access"]
+        # the market-data endpoints answer a documented 503 (venue unreachable: no network here) or 502 (venue
+        # error) by design; any other 5xx, there or elsewhere, still fails
+        (tmp_path / "schemathesis.toml").write_text(
+            '[[operations]]\ninclude-path-regex = "^/api/v1/market/"\n'
+            'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502", "503"]\n')
         result = subprocess.run(
             [str(ST), "run", f"{base}/api/schema/", "-H", f"Authorization: Bearer {token}",
              "--checks", "not_a_server_error", "--max-examples", "8", "--seed", "1",
