@@ -170,6 +170,13 @@ class UserSerializer(serializers.ModelSerializer[User]):
                         break
                     seen.add(up.pk)
                     up = up.agent
+        if role == Role.AGENT and agent is not None and "agent" not in errors:
+            # agents may sit under one parent agent (a sub-agent), never deeper (commission has one level)
+            if agent.agent_id is not None:
+                errors["agent"] = (f"{agent.username} is itself a sub-agent: at most one sub-agent level.")
+            elif user.clients.filter(role=Role.AGENT).exists():
+                errors["agent"] = (f"{user.username} has sub-agents, so it cannot become a sub-agent "
+                                   "(at most one sub-agent level).")
         if role != Role.AGENT and user.role == Role.AGENT and user.clients.exists():
             errors["role"] = f"{user.username} still has {user.clients.count()} client(s); reassign them first."
         if user.pk == request_user.pk:

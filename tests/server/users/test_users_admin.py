@@ -183,3 +183,20 @@ def test_agent_lists_its_clients_minimally(agent_api: APIClient, client_user: Us
     rows = response.json()["results"]
     assert [r["id"] for r in rows] == [client_user.pk, second.pk]
     assert set(rows[0]) == {"id", "username", "email", "is_active", "date_joined"}
+
+
+def test_at_most_one_sub_agent_level(admin_api: APIClient, make_user: Callable[..., User]) -> None:
+    top, middle, low = (make_user(name, role=Role.AGENT) for name in ("top", "middle", "low"))
+
+    def set_agent(user: User, agent: User) -> tuple[int, dict]:  # type: ignore[type-arg]
+        response = admin_api.patch(f"/api/v1/users/{user.pk}/", {"agent": agent.pk}, format="json")
+        return response.status_code, response.json()
+
+    assert set_agent(middle, top)[0] == 200  # middle is a sub-agent of top
+    code, body = set_agent(low, middle)  # low under a sub-agent: two levels
+    assert code == 400 and "one sub-agent level" in body["agent"][0]
+    code, body = set_agent(top, low)  # top has a sub-agent, so it cannot become one
+    assert code == 400 and "one sub-agent level" in body["agent"][0]
+    plain = make_user("plain")
+    assert set_agent(plain, middle)[0] == 200  # a plain user may belong to a sub-agent
+    assert User.objects.get(pk=low.pk).agent_id is None and User.objects.get(pk=top.pk).agent_id is None
