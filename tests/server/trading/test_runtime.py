@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -17,6 +16,7 @@ from gridfleet.server.trading.runtime import HostedBots, ServerRuntime
 from gridfleet.server.trading.service import set_runtime
 from gridfleet.server.trading.tasks import WorkerHost, snapshot_hosted
 from gridfleet.server.users.models import User
+from tests.waiting import wait_for
 
 from .helpers import GRID, ScriptedPrices, zigzag
 
@@ -29,16 +29,6 @@ def scripted_venue(delay: float = 0.0, rounds: int = 6) -> Callable[[Bot, Hosted
                              balances={"USDT": Decimal(5000), "BTC": Decimal(0)},
                              maker_fee=Decimal("0.001"), taker_fee=Decimal("0.001"))
     return make
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from gridfleet.server.trading.runtime import HostedBots, ServerRuntime
 from gridfleet.server.trading.service import set_runtime
 from gridfleet.server.users.models import User
 from tests.server.trading.helpers import GRID, ScriptedPrices, zigzag
+from tests.waiting import wait_for
 
 SOURCES: list[ScriptedPrices] = []
 
@@ -28,16 +29,6 @@ def _venue(prices: list[Decimal]) -> Callable[[Bot, HostedBots], PaperExchange]:
                              balances={"USDT": Decimal(5000), "BTC": Decimal(0)},
                              maker_fee=Decimal("0.001"), taker_fee=Decimal("0.001"))
     return make
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
