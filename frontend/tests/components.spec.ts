@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { createPinia } from 'pinia'
 import { mount } from '@vue/test-utils'
 import { h } from 'vue'
 import { i18n, setLocale } from '@/i18n'
@@ -44,10 +45,11 @@ describe('AsyncState', () => {
 
 describe('DecimalText', () => {
   it('formats exactly and colours by sign', () => {
-    const up = mount(DecimalText, { props: { value: '1234.5678', digits: 2, colored: true, unit: 'USDT' }, global })
+    const withPinia = { plugins: [i18n, createPinia()] }
+    const up = mount(DecimalText, { props: { value: '1234.5678', digits: 2, colored: true, unit: 'USDT' }, global: withPinia })
     expect(up.text()).toBe('+1,234.57USDT')
     expect(up.find('.gf-up').exists()).toBe(true)
-    const down = mount(DecimalText, { props: { value: '-0.5', colored: true }, global })
+    const down = mount(DecimalText, { props: { value: '-0.5', colored: true }, global: withPinia })
     expect(down.find('.gf-down').exists()).toBe(true)
   })
 })

@@ -69,7 +69,7 @@ export function formatDate(value: string | number | null | undefined): string {
   return d.isValid() ? d.format('YYYY-MM-DD') : String(value)
 }
 
-/** CSS class for a signed amount: gf-up / gf-down / ''. */
+/** CSS class for a signed amount: gf-up / gf-down / '' (coloured by the user's convention via CSS variables). */
 export function signClass(value: string | number | null | undefined): string {
   if (value === null || value === undefined || value === '') return ''
   const text = String(value).trim()
