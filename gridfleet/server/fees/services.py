@@ -199,9 +199,11 @@ def settle_bot(bot: Bot, period: str, as_of: datetime, *, reason: str = "schedul
 
     ``final``: mark the fee state closed (the bot stopped; default: the bot's status is stopped).
     """
+    from gridfleet.server.billing.ledger import with_retries
+
     collect_due(bot.owner)
-    try:
-        result = _settle_locked(bot, period, as_of, reason, live, final)
+    try:  # a deadlock or serialization failure aborts the whole transaction: it is retried as a whole
+        result = with_retries(lambda: _settle_locked(bot, period, as_of, reason, live, final))
     except IntegrityError:  # a concurrent settlement of the same (bot, period) won the unique constraint
         existing = Settlement.objects.filter(bot=bot, period=period).first()
         return SettleResult(bot.pk, period, existing, False, "already settled")
@@ -308,17 +310,23 @@ def _collect(settlement: Settlement, payer: Any) -> bool:
 
 def collect_due(user: Any) -> tuple[int, int]:
     """Try to collect the user's due fees, oldest first, each all or nothing; return (collected, still due)."""
+    from gridfleet.server.billing.ledger import with_retries
+
+    def collect_one(pk: int) -> bool | None:
+        with transaction.atomic():
+            row = Settlement.objects.select_for_update().filter(pk=pk, status=StatementStatus.DUE).first()
+            return None if row is None else _collect(row, row.user)
+
     collected = 0
     ids = list(Settlement.objects.filter(user=user, status=StatementStatus.DUE).order_by("as_of", "id")
                .values_list("pk", flat=True))
     for n, pk in enumerate(ids):
-        with transaction.atomic():
-            row = Settlement.objects.select_for_update().filter(pk=pk, status=StatementStatus.DUE).first()
-            if row is None:
-                continue
-            if not _collect(row, row.user):
-                return collected, len(ids) - n
-            collected += 1
+        done = with_retries(lambda pk=pk: collect_one(pk))  # retried whole after a deadlock/serialization failure
+        if done is None:
+            continue
+        if not done:
+            return collected, len(ids) - n
+        collected += 1
     return collected, 0
 
 
