@@ -11,17 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
@@ -122,7 +119,7 @@ EXPORT_COLUMNS: list[exports.Column] = [
                      description="csv (streamed) or xlsx: every filtered row as a download"),
     OpenApiParameter("from", OpenApiTypes.STR, description="inclusive start: ISO-8601 (naive = UTC) or Unix ms"),
     OpenApiParameter("to", OpenApiTypes.STR, description="exclusive end: ISO-8601 (naive = UTC) or Unix ms")])
-class EntryListView(generics.ListAPIView):  # type: ignore[type-arg]
+class EntryListView(exports.ExportableListMixin, generics.ListAPIView):  # type: ignore[type-arg]
     """``GET /billing/entries/``: paginated, filterable, exportable ledger lines."""
 
     pagination_class = Pagination
@@ -131,25 +128,14 @@ class EntryListView(generics.ListAPIView):  # type: ignore[type-arg]
     filterset_class = EntryFilter
     ordering_fields = ["id"]
     ordering = ["-id"]
+    export_columns = EXPORT_COLUMNS
+    export_basename = "ledger-entries"
 
     def get_queryset(self) -> QuerySet[Entry]:
         """Entries of the accounts the caller may read (admins: system accounts too)."""
         queryset = Entry.objects.select_related("account__user", "transaction")
         return scope_queryset(queryset, self.request.user, "account__user")  # type: ignore[arg-type]
 
-    def get_renderers(self) -> list[BaseRenderer]:
-        """JSON, CSV or XLSX."""
-        return [*(r() for r in api_settings.DEFAULT_RENDERER_CLASSES), exports.CSVRenderer(), exports.XLSXRenderer()]
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """A page of entries, or every filtered entry as CSV/XLSX."""
-        fmt_name = getattr(request.accepted_renderer, "format", None)
-        if fmt_name in ("csv", "xlsx"):
-            queryset = self.filter_queryset(self.get_queryset())
-            if fmt_name == "csv":
-                return exports.csv_response(queryset, EXPORT_COLUMNS, "ledger-entries")
-            return exports.xlsx_response(queryset, EXPORT_COLUMNS, "ledger-entries")
-        return super().list(request, *args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------ credits

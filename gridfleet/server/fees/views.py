@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 import django_filters
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.http import HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -21,10 +20,8 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from gridfleet.server.bots.models import Bot, BotStatus
@@ -101,7 +98,7 @@ def _col(name: str) -> Column:
                        tags=["billing"], parameters=[OpenApiParameter("format", str, enum=["json", "csv", "xlsx"])]),
     retrieve=extend_schema(summary="One statement line", tags=["billing"]),
 )
-class StatementViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class StatementViewSet(exports.ExportableListMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     """Settlement statement lines: period, equity, net profit, HWM before/after, rate, fee."""
 
     serializer_class = SettlementSerializer
@@ -109,29 +106,12 @@ class StatementViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     ordering_fields = ["id", "as_of", "period", "fee_units", "net_profit_units"]
     ordering = ["-as_of", "-id"]
     export_columns: ClassVar[list[Column]] = [_col(n) for n in SettlementSerializer.Meta.fields]
+    export_basename = "statements"
 
     def get_queryset(self) -> QuerySet[Settlement]:
         """The caller's statement lines."""
         qs = Settlement.objects.select_related("user", "bot")
         return scope_queryset(qs, self.request.user, "user")  # type: ignore[arg-type]
-
-    def get_renderers(self) -> list[BaseRenderer]:
-        """JSON; the list also answers csv and xlsx."""
-        renderers = [r() for r in api_settings.DEFAULT_RENDERER_CLASSES]
-        if getattr(self, "action", None) == "list":
-            renderers += [exports.CSVRenderer(), exports.XLSXRenderer()]
-        return renderers
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """A page of lines, or every filtered line as CSV/XLSX."""
-        fmt = getattr(request.accepted_renderer, "format", None)
-        if fmt in ("csv", "xlsx"):
-            queryset = self.filter_queryset(self.get_queryset())
-            queryset.exists()  # a bad filter value fails here (a 400), not in the middle of a streamed body
-            if fmt == "csv":
-                return exports.csv_response(queryset, self.export_columns, "statements")
-            return exports.xlsx_response(queryset, self.export_columns, "statements")
-        return super().list(request, *args, **kwargs)
 
     @extend_schema(summary="Admin: refund part of a fee (claws back the commission proportionally)",
                    request=RefundSerializer, tags=["billing"], responses=OpenApiTypes.OBJECT)

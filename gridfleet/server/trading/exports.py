@@ -116,3 +116,36 @@ class XLSXRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         """Render error bodies as JSON text (an export itself never goes through a renderer)."""
         return json.dumps(data, default=str).encode()
+
+
+class ExportableListMixin:
+    """A list view that also answers ``?format=csv|xlsx`` with every filtered row (``export_columns``).
+
+    Mix into a DRF list view or viewset (before the DRF base class); set ``export_columns`` and
+    ``export_basename``. The filters are evaluated before the download starts, so a bad filter value is a 400,
+    never an error in the middle of a streamed body.
+    """
+
+    export_basename = "rows"
+    export_columns: Sequence[Column] = ()
+
+    def get_renderers(self) -> list[BaseRenderer]:
+        """JSON (and the browsable API); the list also answers csv and xlsx."""
+        from rest_framework.settings import api_settings
+
+        renderers = [r() for r in api_settings.DEFAULT_RENDERER_CLASSES]
+        if getattr(self, "action", "list") == "list":  # plain list views have no ``action``
+            renderers += [CSVRenderer(), XLSXRenderer()]
+        return renderers
+
+    def list(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """A page of rows, or every filtered row as CSV/XLSX."""
+        fmt = getattr(request.accepted_renderer, "format", None)
+        if fmt in ("csv", "xlsx"):
+            view: Any = self
+            queryset = view.filter_queryset(view.get_queryset())
+            queryset.exists()  # a bad filter value fails here (a 400), not in the middle of a streamed body
+            if fmt == "csv":
+                return csv_response(queryset, self.export_columns, self.export_basename)
+            return xlsx_response(queryset, self.export_columns, self.export_basename)
+        return super().list(request, *args, **kwargs)  # type: ignore[misc]

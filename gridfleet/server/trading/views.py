@@ -10,14 +10,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
 from gridfleet.server.analytics.compute import bot_fills, latest_snapshots, position
 from gridfleet.server.bots.models import Bot
@@ -57,33 +54,13 @@ def _columns(serializer_fields: list[str], extra: dict[str, Any] | None = None) 
     return [(name, getter(name)) for name in serializer_fields]
 
 
-class ExportableReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
+class ExportableReadOnlyViewSet(exports.ExportableListMixin, viewsets.ReadOnlyModelViewSet):  # type: ignore[type-arg]
     """List/retrieve scoped through ``bot__owner``; ``?format=csv|xlsx`` on the list exports all filtered rows."""
-
-    export_basename = "rows"
-    export_columns: ClassVar[list[Column]] = []
 
     def get_queryset(self) -> QuerySet[Any]:
         """Return the caller's rows."""
         model = self.get_serializer_class().Meta.model
         return scope_queryset(model.objects.all(), self.request.user, "bot__owner")  # type: ignore[arg-type]
-
-    def get_renderers(self) -> list[BaseRenderer]:
-        """JSON (and the browsable API); the list also answers csv and xlsx."""
-        renderers = [r() for r in api_settings.DEFAULT_RENDERER_CLASSES]
-        if getattr(self, "action", None) == "list":
-            renderers += [exports.CSVRenderer(), exports.XLSXRenderer()]
-        return renderers
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """A page of rows, or every filtered row as CSV/XLSX."""
-        fmt = getattr(request.accepted_renderer, "format", None)
-        if fmt in ("csv", "xlsx"):
-            queryset = self.filter_queryset(self.get_queryset())
-            if fmt == "csv":
-                return exports.csv_response(queryset, self.export_columns, self.export_basename)
-            return exports.xlsx_response(queryset, self.export_columns, self.export_basename)
-        return super().list(request, *args, **kwargs)
 
 
 @extend_schema_view(
